@@ -1,0 +1,94 @@
+package linear
+
+import "fmt"
+
+// Merge returns the dense M×N matrix (row-major, float32) that the structure computes: y = W x.
+//
+//   - LowRank: W = U·V.
+//   - BlockDense: W = U·blockdiag(Bd).
+//   - BlockShuffle: W = P_out·blockdiag(B2)·P_mid·blockdiag(B1), both permutations included
+//     (the reference code's merge leaves them out; this one is exact).
+//
+// Sums are accumulated in float64. The bias is not part of W.
+func (s Spec) Merge(w HostWeights) ([]float32, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	for _, wt := range s.Weights() {
+		if got := len(w[wt.Name]); got != wt.Size() {
+			return nil, fmt.Errorf("%s: weight %q has %d values, want %d (shape %v)", s, wt.Name, got, wt.Size(), wt.Shape)
+		}
+	}
+	n, m := s.In, s.Out
+	out := make([]float32, m*n)
+	switch s.Kind {
+	case Dense:
+		copy(out, w[WeightDense])
+	case LowRank:
+		matMul(out, w[WeightU], w[WeightV], m, s.Rank, n)
+	case BlockDense:
+		// blockdiag(Bd) is R×N with block i at rows [i·R/B, (i+1)·R/B) and columns [i·N/B, (i+1)·N/B).
+		b, rb, nb := s.NBlocks, s.Rank/s.NBlocks, n/s.NBlocks
+		bd := make([]float32, s.Rank*n)
+		for i := range b {
+			for r := range rb {
+				copy(bd[(i*rb+r)*n+i*nb:(i*rb+r)*n+(i+1)*nb], w[WeightBd][(i*rb+r)*nb:(i*rb+r+1)*nb])
+			}
+		}
+		matMul(out, w[WeightU], bd, m, s.Rank, n)
+	case BlockShuffle:
+		mergeBlockShuffle(out, s, w[WeightB1], w[WeightB2])
+	}
+	return out, nil
+}
+
+// mergeBlockShuffle writes W [M, N] of a BlockShuffle into out.
+//
+// With k = l = B blocks, p = N/B inputs per block, q the inner width and s = M/B outputs per block,
+// input j = i·p + pp feeds h1flat[i·q + jq] through B1[i, jq, pp]; that flat index is read by stage-2
+// block a = (i·q+jq) mod l at position c = (i·q+jq) div l, which feeds output m·l + a through
+// B2[a, m, c]. So W[m·l+a, i·p+pp] = Σ_{jq: (i·q+jq) mod l = a} B2[a, m, (i·q+jq) div l]·B1[i, jq, pp].
+func mergeBlockShuffle(out []float32, s Spec, b1, b2 []float32) {
+	n := s.In
+	k, l := s.NBlocks, s.NBlocks
+	p, q, so := s.In/k, s.blockShuffleInner(), s.Out/l
+	r := k * q / l
+	acc := make([]float64, len(out))
+	for i := range k {
+		for jq := range q {
+			flat := i*q + jq
+			a, c := flat%l, flat/l
+			for mm := range so {
+				w2 := float64(b2[(a*so+mm)*r+c])
+				row := (mm*l + a) * n
+				for pp := range p {
+					acc[row+i*p+pp] += w2 * float64(b1[(i*q+jq)*p+pp])
+				}
+			}
+		}
+	}
+	for i, v := range acc {
+		out[i] = float32(v)
+	}
+}
+
+// matMul sets out [m, n] = a [m, k] · b [k, n], accumulating in float64.
+func matMul(out, a, b []float32, m, k, n int) {
+	row := make([]float64, n)
+	for i := range m {
+		clear(row)
+		for kk := range k {
+			av := float64(a[i*k+kk])
+			if av == 0 {
+				continue
+			}
+			bRow := b[kk*n : (kk+1)*n]
+			for j, bv := range bRow {
+				row[j] += av * float64(bv)
+			}
+		}
+		for j, v := range row {
+			out[i*n+j] = float32(v)
+		}
+	}
+}

@@ -1,0 +1,208 @@
+// Package linear implements the structured linear maps of the paper (PAPER.md §1): Dense, LowRank,
+// BlockDense and BlockShuffle. Each is a linear map y = W x from In (N) to Out (M) features with a
+// cheaper parameterisation of W. For every structure the package offers
+//
+//   - Spec: the shape, its validation, parameter count and FLOPs per token;
+//   - Init: the paper's initialisation, computed on the host (GoMLX has no SVD);
+//   - Merge: the exact dense M×N matrix the structure computes;
+//   - Layer / Apply: the GoMLX graph that computes it, for inputs with any leading dimensions.
+//
+// Weights are stored in the reference code's layouts (PyTorch's out×in convention), so a weight
+// named in PAPER.md has the shape written there.
+package linear
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind names a structure.
+type Kind int
+
+const (
+	// Dense is the plain M×N matrix.
+	Dense Kind = iota
+	// LowRank is U (M×R) · V (R×N).
+	LowRank
+	// BlockDense is U (M×R) · blockdiag(Bd), Bd (B, R/B, N/B).
+	BlockDense
+	// BlockShuffle is the two-factor Monarch-like map P_out·bd(B2)·P_mid·bd(B1).
+	BlockShuffle
+)
+
+var kindNames = []string{"dense", "lowrank", "blockdense", "blockshuffle"}
+
+// Kinds lists every structure, dense first.
+var Kinds = []Kind{Dense, LowRank, BlockDense, BlockShuffle}
+
+// String returns the lower-case name used on the command line and in JSON.
+func (k Kind) String() string {
+	if k < 0 || int(k) >= len(kindNames) {
+		return fmt.Sprintf("Kind(%d)", int(k))
+	}
+	return kindNames[k]
+}
+
+// MarshalText implements encoding.TextMarshaler, so kinds read as names in JSON.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *Kind) UnmarshalText(b []byte) error {
+	v, err := ParseKind(string(b))
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
+
+// ParseKind parses a structure name (case-insensitive; "low_rank", "block-dense" and the like are accepted).
+func ParseKind(s string) (Kind, error) {
+	norm := strings.NewReplacer("_", "", "-", "", " ", "").Replace(strings.ToLower(s))
+	for i, name := range kindNames {
+		if norm == name {
+			return Kind(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown structure %q: allowed values are %s", s, strings.Join(kindNames, ", "))
+}
+
+// Spec describes one linear map from In (N) to Out (M) features.
+type Spec struct {
+	Kind    Kind `json:"structure"`
+	In      int  `json:"in"`                // N, input features.
+	Out     int  `json:"out"`               // M, output features.
+	Rank    int  `json:"rank,omitempty"`    // R: LowRank and BlockDense.
+	NBlocks int  `json:"nblocks,omitempty"` // B: BlockDense and BlockShuffle.
+	Bias    bool `json:"bias"`              // A length-M bias added after the structured product.
+}
+
+// String is a compact human-readable form, e.g. "lowrank(768→3072, R=192)".
+func (s Spec) String() string {
+	switch s.Kind {
+	case LowRank:
+		return fmt.Sprintf("lowrank(%d→%d, R=%d)", s.In, s.Out, s.Rank)
+	case BlockDense:
+		return fmt.Sprintf("blockdense(%d→%d, R=%d, B=%d)", s.In, s.Out, s.Rank, s.NBlocks)
+	case BlockShuffle:
+		return fmt.Sprintf("blockshuffle(%d→%d, B=%d)", s.In, s.Out, s.NBlocks)
+	default:
+		return fmt.Sprintf("dense(%d→%d)", s.In, s.Out)
+	}
+}
+
+// Validate checks the constraints of PAPER.md §1 and returns an error naming the one that fails.
+func (s Spec) Validate() error {
+	if s.In <= 0 || s.Out <= 0 {
+		return fmt.Errorf("%s: in and out features must be positive (got in=%d, out=%d)", s, s.In, s.Out)
+	}
+	switch s.Kind {
+	case Dense:
+		return nil
+	case LowRank:
+		if s.Rank <= 0 || s.Rank > min(s.In, s.Out) {
+			return fmt.Errorf("%s: rank must satisfy 0 < R <= min(in, out) = %d (got R=%d)",
+				s, min(s.In, s.Out), s.Rank)
+		}
+	case BlockDense:
+		if s.Rank <= 0 || s.Rank > min(s.In, s.Out) {
+			return fmt.Errorf("%s: rank must satisfy 0 < R <= min(in, out) = %d (got R=%d)",
+				s, min(s.In, s.Out), s.Rank)
+		}
+		if s.NBlocks <= 0 {
+			return fmt.Errorf("%s: nblocks must be positive (got B=%d)", s, s.NBlocks)
+		}
+		if s.In%s.NBlocks != 0 || s.Rank%s.NBlocks != 0 {
+			return fmt.Errorf("%s: nblocks must divide both in and rank (in %% B = %d, R %% B = %d)",
+				s, s.In%s.NBlocks, s.Rank%s.NBlocks)
+		}
+	case BlockShuffle:
+		if s.NBlocks <= 0 {
+			return fmt.Errorf("%s: nblocks must be positive (got B=%d)", s, s.NBlocks)
+		}
+		if s.In%s.NBlocks != 0 || s.Out%s.NBlocks != 0 {
+			return fmt.Errorf("%s: nblocks must divide both in and out (in %% B = %d, out %% B = %d)",
+				s, s.In%s.NBlocks, s.Out%s.NBlocks)
+		}
+	default:
+		return fmt.Errorf("unknown structure %d", int(s.Kind))
+	}
+	return nil
+}
+
+// Weight names one weight tensor of a structure and gives its shape.
+type Weight struct {
+	Name  string
+	Shape []int
+}
+
+// Size is the number of elements of the weight.
+func (w Weight) Size() int {
+	n := 1
+	for _, d := range w.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Names of the weights, as they appear as GoMLX variables in the layer's scope.
+const (
+	WeightDense = "weights" // Dense: W [M, N].
+	WeightV     = "v"       // LowRank: V [R, N].
+	WeightU     = "u"       // LowRank and BlockDense: U [M, R].
+	WeightBd    = "blocks"  // BlockDense: Bd [B, R/B, N/B].
+	WeightB1    = "b1"      // BlockShuffle: first block-diagonal factor [B, q, N/B].
+	WeightB2    = "b2"      // BlockShuffle: second block-diagonal factor [B, M/B, q].
+	WeightBias  = "bias"    // Bias [M], when Spec.Bias.
+)
+
+// blockShuffleInner is q, the per-block width between the two BlockShuffle factors:
+// N/B when expanding (N < M), M/B otherwise (the reference code's choice).
+func (s Spec) blockShuffleInner() int {
+	if s.In < s.Out {
+		return s.In / s.NBlocks
+	}
+	return s.Out / s.NBlocks
+}
+
+// Weights lists the structure's weight tensors (bias excluded) in a fixed order.
+// The Spec must be valid.
+func (s Spec) Weights() []Weight {
+	n, m, r, b := s.In, s.Out, s.Rank, s.NBlocks
+	switch s.Kind {
+	case LowRank:
+		return []Weight{{WeightV, []int{r, n}}, {WeightU, []int{m, r}}}
+	case BlockDense:
+		return []Weight{{WeightBd, []int{b, r / b, n / b}}, {WeightU, []int{m, r}}}
+	case BlockShuffle:
+		q := s.blockShuffleInner()
+		return []Weight{{WeightB1, []int{b, q, n / b}}, {WeightB2, []int{b, m / b, q}}}
+	default:
+		return []Weight{{WeightDense, []int{m, n}}}
+	}
+}
+
+// Params is the number of weight parameters, bias excluded (the paper's FFN parameter count).
+// It equals the multiply-accumulates per token.
+func (s Spec) Params() int64 {
+	var p int64
+	for _, w := range s.Weights() {
+		p += int64(w.Size())
+	}
+	return p
+}
+
+// BiasParams is the number of bias parameters (0 or Out).
+func (s Spec) BiasParams() int64 {
+	if s.Bias {
+		return int64(s.Out)
+	}
+	return 0
+}
+
+// FLOPsPerToken is the forward FLOPs per input vector: 2 × multiply-accumulates, bias excluded
+// (the paper's convention, PAPER.md §4).
+func (s Spec) FLOPsPerToken() int64 { return 2 * s.Params() }
+
+// DenseParams is M·N, the parameter count of the dense matrix this structure replaces.
+func (s Spec) DenseParams() int64 { return int64(s.In) * int64(s.Out) }
