@@ -1,0 +1,90 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// ParamCounts splits a model's parameters the way the paper reports them.
+type ParamCounts struct {
+	Total     int64 `json:"params"`           // Everything: embeddings (tied, counted once), weights, biases, norms.
+	FFN       int64 `json:"ffn_params"`       // FFN weight matrices only, biases excluded (the paper's "FFN" column).
+	Attention int64 `json:"attn_params"`      // Q, K, V, O weight matrices.
+	Embedding int64 `json:"embedding_params"` // Token embedding V·d (tied with the LM head).
+	Other     int64 `json:"other_params"`     // Biases and LayerNorm gains/offsets.
+}
+
+// NonFFN is every parameter outside the FFN weight matrices.
+func (p ParamCounts) NonFFN() int64 { return p.Total - p.FFN }
+
+// Params counts the parameters of the model exactly (PAPER.md §4, Table 1 and 2).
+func (c Config) Params() ParamCounts {
+	d, a, kv := int64(c.DModel), int64(c.AttnWidth()), int64(c.KVWidth())
+	L := int64(c.Layers)
+	var p ParamCounts
+	p.Attention = L * (2*a*d + 2*kv*d) // Q [a,d], O [d,a], K and V [kv,d]
+	attnBias := a + 2*kv + d           // q, k, v, o biases
+	norms := 2 * 2 * d                 // two LayerNorms (gain + offset) per block
+	p.Other = L*(attnBias+norms) + 2*d // plus the final LayerNorm
+	for layer := range c.Layers {
+		fc1, fc2 := c.FFNSpecs(layer)
+		p.FFN += fc1.Params() + fc2.Params()
+		p.Other += fc1.BiasParams() + fc2.BiasParams()
+	}
+	p.Embedding = int64(c.Vocab) * d
+	p.Total = p.Attention + p.FFN + p.Embedding + p.Other
+	return p
+}
+
+// ForwardFLOPsPerToken is the paper's forward-pass FLOPs per token at context length c.Context
+// (PAPER.md §4, the reference code's get_flops divided by tokens):
+//
+//	2·L·(2·a·d [Q,O] + 2·h_d·n_kv·d [K,V] + 2·s·a [QKᵀ and AV, full, not causal])
+//	+ 2·(FFN weight params) + 2·V·d [logits]
+//
+// Embedding lookup, norms, biases and softmax are not counted.
+func (c Config) ForwardFLOPsPerToken() int64 {
+	d, a, kv, s := int64(c.DModel), int64(c.AttnWidth()), int64(c.KVWidth()), int64(c.Context)
+	attn := 2 * int64(c.Layers) * (2*a*d + 2*kv*d + 2*s*a)
+	return attn + 2*c.Params().FFN + 2*int64(c.Vocab)*d
+}
+
+// TrainFLOPsPerToken is 3 × the forward FLOPs (forward + backward), the paper's convention.
+func (c Config) TrainFLOPsPerToken() int64 { return 3 * c.ForwardFLOPsPerToken() }
+
+// PaperTokensPerStep is the paper's global batch: 512 sequences × 1024 tokens.
+const PaperTokensPerStep = 512 * 1024
+
+// Steps is the number of optimizer steps that a token budget buys at tokensPerStep tokens per step,
+// floored as the reference code does (max_step = int(max_tokens / batch / block)).
+func Steps(tokens, tokensPerStep int64) int64 { return tokens / tokensPerStep }
+
+// TrainFLOPs is the paper's training FLOPs for the preset's token budget with the paper's global
+// batch: 3 × forward × steps × tokens per step, steps floored.
+func (c Config) TrainFLOPs() float64 {
+	steps := Steps(c.Tokens, PaperTokensPerStep)
+	return float64(c.TrainFLOPsPerToken()) * float64(steps*PaperTokensPerStep)
+}
+
+// PaperFormat prints x with 3 significant digits the way the paper's tables do: rounded first to 4
+// significant digits and then to 3, half up. Rounding twice is inferred, not documented: it is the
+// only rule under which every printed FLOPs figure (s dense 1.6946e18 → "1.70e18", m 32% LowRank
+// 1.01481e19 → "1.02e19") and every other cell of PAPER.md §5 come out as published.
+func PaperFormat(x float64) string {
+	if x == 0 || math.IsInf(x, 0) || math.IsNaN(x) {
+		return strconv.FormatFloat(x, 'e', 2, 64)
+	}
+	four := strconv.FormatFloat(x, 'e', 3, 64) // e.g. "1.695e+18"
+	v, _ := strconv.ParseFloat(four, 64)
+	exp := math.Floor(math.Log10(math.Abs(v)))
+	mant := v / math.Pow(10, exp)              // [1, 10)
+	mant = math.Floor(mant*100+0.5+1e-9) / 100 // half up at 3 significant digits
+	if mant >= 10 {
+		mant, exp = mant/10, exp+1
+	}
+	return fmt.Sprintf("%.2fe%02d", mant, int(exp))
+}
+
+// Millions prints a parameter count in millions with one decimal, as the paper's tables do.
+func Millions(n int64) string { return fmt.Sprintf("%.1fM", float64(n)/1e6) }

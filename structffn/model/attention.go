@@ -1,0 +1,91 @@
+package model
+
+import (
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph code reads like math.
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/structffn/structffn/structffn/linear"
+)
+
+func shapesOf(dtype dtypes.DType, dims ...int) shapes.Shape { return shapes.Make(dtype, dims...) }
+
+// rotary holds the RoPE tables for a run of positions: cos and sin [seq, head_dim], each the
+// half-width table repeated twice (the rotate-half layout of GPT-NeoX / Megatron, not interleaved),
+// and the rotate-half matrix.
+type rotary struct {
+	cos, sin *Node
+	// rotateHalf is R [head_dim, head_dim] with x·Rᵀ = rotate_half(x) = [-x2, x1]. A matmul with a
+	// signed permutation is exact and, unlike slicing, has a gradient on every backend (the pure-Go
+	// backend lacks Pad, the gradient of Slice); it costs under 0.1% of a block's FLOPs.
+	rotateHalf *Node
+}
+
+// newRoPE computes the tables for positions [seq] (int32): angle[p, i] = p · base^(-2i/head_dim).
+func newRoPE(cfg Config, positions *Node, dtype dtypes.DType) *rotary {
+	g := positions.Graph()
+	hd, half := cfg.HeadDim, cfg.HeadDim/2
+	invFreq := make([]float32, half)
+	for i := range invFreq {
+		invFreq[i] = float32(1 / math.Pow(cfg.RoPEBase, float64(2*i)/float64(hd)))
+	}
+	rot := make([][]float32, hd)
+	for i := range rot {
+		rot[i] = make([]float32, hd)
+		if i < half {
+			rot[i][i+half] = -1
+		} else {
+			rot[i][i-half] = 1
+		}
+	}
+	pos := ConvertDType(positions, dtypes.Float32)                       // [seq]
+	angles := Mul(ExpandAxes(pos, -1), ExpandAxes(Const(g, invFreq), 0)) // [seq, half]
+	angles = Concatenate([]*Node{angles, angles}, -1)                    // [seq, head_dim]
+	return &rotary{
+		cos:        ConvertDType(Cos(angles), dtype),
+		sin:        ConvertDType(Sin(angles), dtype),
+		rotateHalf: ConvertDType(Const(g, rot), dtype),
+	}
+}
+
+// apply rotates x [batch, seq, heads, head_dim]: x·cos + rotate_half(x)·sin.
+func (r *rotary) apply(x *Node) *Node {
+	rotated := DotGeneral(x, []int{3}, nil, r.rotateHalf, []int{1}, nil) // [batch, seq, heads, head_dim]
+	cos := InsertAxes(r.cos, 0, 1)                                       // [1, seq, 1, head_dim]
+	sin := InsertAxes(r.sin, 0, 1)
+	return Add(Mul(x, cos), Mul(rotated, sin))
+}
+
+// attention is causal multi-head attention with RoPE, grouped-query when KVHeads < Heads, scale
+// 1/sqrt(head_dim), biased Q/K/V/O projections: x [batch, seq, d] -> [batch, seq, d].
+func attention(ctx *context.Context, cfg Config, x *Node, rope *rotary) *Node {
+	batch, seq := x.Shape().Dim(0), x.Shape().Dim(1)
+	d, hd := cfg.DModel, cfg.HeadDim
+	nkv, group := cfg.KVHeads, cfg.Heads/cfg.KVHeads
+	proj := func(name string, out int) *Node {
+		return linear.Layer(ctx.In(name), linear.Spec{Kind: linear.Dense, In: d, Out: out, Bias: true}, x)
+	}
+	q := Reshape(proj("q", cfg.AttnWidth()), batch, seq, cfg.Heads, hd) // [b, s, H, hd]
+	k := Reshape(proj("k", cfg.KVWidth()), batch, seq, nkv, hd)         // [b, s, nkv, hd]
+	v := Reshape(proj("v", cfg.KVWidth()), batch, seq, nkv, hd)         // [b, s, nkv, hd]
+	q, k = rope.apply(q), rope.apply(k)
+
+	// Query head h = n·group + j uses key/value head n (GQA; group = 1 is plain MHA).
+	q = Reshape(q, batch, seq, nkv, group, hd)  // [b, q, n, g, hd]
+	scores := Einsum("bqngd,bknd->bngqk", q, k) // [b, n, g, q, k]
+	scores = MulScalar(scores, 1/math.Sqrt(float64(hd)))
+	g := x.Graph()
+	qi := Iota(g, shapesOf(dtypes.Int32, seq, seq), 0) // query position
+	ki := Iota(g, shapesOf(dtypes.Int32, seq, seq), 1) // key position
+	causal := GreaterOrEqual(qi, ki)                   // [q, k]: key not in the future
+	// Additive mask: 0 where allowed, a large negative where not (finite, so no inf-inf NaN).
+	maskBias := Where(causal, Scalar(g, dtypes.Float32, 0), Scalar(g, dtypes.Float32, -1e30)) // [q, k]
+	masked := Add(ConvertDType(scores, dtypes.Float32), ExpandLeftToRank(maskBias, 5))        // [b, n, g, q, k]
+	probs := ConvertDType(Softmax(masked, -1), x.DType())                                     // [b, n, g, q, k]
+	out := Einsum("bngqk,bknd->bqngd", probs, v)                                              // [b, q, n, g, hd]
+	out = Reshape(out, batch, seq, cfg.AttnWidth())                                           // [b, s, a]
+	return linear.Layer(ctx.In("o"), linear.Spec{Kind: linear.Dense, In: cfg.AttnWidth(), Out: d, Bias: true}, out)
+}

@@ -1,0 +1,136 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph code reads like math.
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/structffn/structffn/structffn/linear"
+)
+
+// LinearFn builds one linear map of the model: y [..., spec.Out] from x [..., spec.In], with its
+// weights in ctx's scope. The default is linear.Layer; self-guided training substitutes its guided
+// layer for the FFN matrices.
+type LinearFn func(ctx *context.Context, spec linear.Spec, x *Node) *Node
+
+// Options changes how the graph is built without changing the model's weights.
+type Options struct {
+	// FFNLinear, when set, builds the FFN matrices (fc1, fc2) instead of linear.Layer.
+	FFNLinear LinearFn
+	// Dtype of the activations (float32 when zero); weights stay float32 masters and are cast.
+	Dtype dtypes.DType
+}
+
+// Logits returns the next-token logits [batch, seq, vocab] (float32) for tokens [batch, seq] (int32),
+// seq <= Context. Weights live under ctx's current scope and are created on first use.
+func Logits(ctx *context.Context, cfg Config, tokens *Node, opts Options) *Node {
+	h := Hidden(ctx, cfg, tokens, opts) // [batch, seq, d]
+	emb := embeddings(ctx, cfg, tokens.Graph())
+	// Tied LM head: logits = h · Eᵀ.
+	logits := DotGeneral(h, []int{2}, nil, ConvertDType(emb, h.DType()), []int{1}, nil) // [batch, seq, vocab]
+	return ConvertDType(logits, dtypes.Float32)
+}
+
+// Loss returns the mean next-token cross-entropy (scalar, float32) of predicting targets [batch, seq]
+// from inputs [batch, seq].
+func Loss(ctx *context.Context, cfg Config, inputs, targets *Node, opts Options) *Node {
+	return CrossEntropy(Logits(ctx, cfg, inputs, opts), targets)
+}
+
+// CrossEntropy is the mean of -log softmax(logits)[target] over all positions:
+// logits [..., vocab] (float32), targets [...] (integer).
+func CrossEntropy(logits, targets *Node) *Node {
+	vocab := logits.Shape().Dim(-1)
+	logProbs := LogSoftmax(logits, -1)                                             // [..., vocab]
+	picked := ReduceSum(Mul(logProbs, OneHot(targets, vocab, logits.DType())), -1) // [...]
+	return Neg(ReduceAllMean(picked))
+}
+
+// Hidden runs the embedding, the transformer blocks and the final LayerNorm: tokens [batch, seq]
+// -> h [batch, seq, d].
+func Hidden(ctx *context.Context, cfg Config, tokens *Node, opts Options) *Node {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	if tokens.Rank() != 2 {
+		panic(fmt.Errorf("model: tokens must be [batch, seq], got shape %s", tokens.Shape()))
+	}
+	if seq := tokens.Shape().Dim(1); seq > cfg.Context {
+		panic(fmt.Errorf("model: sequence of %d tokens is longer than the context (%d)", seq, cfg.Context))
+	}
+	g := tokens.Graph()
+	dtype := opts.Dtype
+	if dtype == dtypes.InvalidDType {
+		dtype = dtypes.Float32
+	}
+	x := Gather(embeddings(ctx, cfg, g), ExpandAxes(tokens, -1)) // [batch, seq, d]
+	x = ConvertDType(x, dtype)
+	positions := Iota(g, shapesOf(dtypes.Int32, tokens.Shape().Dim(1)), 0) // [seq]
+	rope := newRoPE(cfg, positions, dtype)
+	for layer := range cfg.Layers {
+		x = block(ctx.Inf("block_%02d", layer), cfg, layer, x, rope, opts)
+	}
+	return layerNorm(ctx.In("ln_f"), cfg, x)
+}
+
+// embeddings returns the token embedding table E [vocab, d], N(0, 0.02²) at initialisation.
+func embeddings(ctx *context.Context, cfg Config, g *Graph) *Node {
+	ctx = ctx.In("embed")
+	return linear.HostVariable(ctx, g, "embeddings", []int{cfg.Vocab, cfg.DModel}, func(rng *rand.Rand) []float32 {
+		return linear.Normal(rng, cfg.Vocab*cfg.DModel, linear.InitStd)
+	})
+}
+
+// block is one pre-LayerNorm transformer block: x + Attn(LN(x)), then + FFN(LN(x)).
+func block(ctx *context.Context, cfg Config, layer int, x *Node, rope *rotary, opts Options) *Node {
+	x = Add(x, attention(ctx.In("attn"), cfg, layerNorm(ctx.In("ln1"), cfg, x), rope)) // [batch, seq, d]
+	fc1, fc2 := cfg.FFNSpecs(layer)
+	return Add(x, FFN(ctx.In("ffn"), fc1, fc2, layerNorm(ctx.In("ln2"), cfg, x), opts.FFNLinear)) // [batch, seq, d]
+}
+
+// FFN is fc2(GELU_tanh(fc1(x))) with fc1: d→f and fc2: f→d built by lin (linear.Layer when nil)
+// in scopes "fc1" and "fc2".
+func FFN(ctx *context.Context, fc1, fc2 linear.Spec, x *Node, lin LinearFn) *Node {
+	if lin == nil {
+		lin = linear.Layer
+	}
+	h := lin(ctx.In("fc1"), fc1, x) // [..., f]
+	h = GeluTanh(h)
+	return lin(ctx.In("fc2"), fc2, h) // [..., d]
+}
+
+// GeluTanh is the tanh approximation of GELU (PyTorch's gelu(approximate="tanh")):
+// 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))).
+func GeluTanh(x *Node) *Node {
+	inner := MulScalar(Add(x, MulScalar(Mul(x, Mul(x, x)), 0.044715)), math.Sqrt(2/math.Pi))
+	return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+}
+
+// layerNorm normalises over the last axis with a learned gain ("scale", ones) and offset
+// ("offset", zeros), statistics in float32.
+func layerNorm(ctx *context.Context, cfg Config, x *Node) *Node {
+	g := x.Graph()
+	d := x.Shape().Dim(-1)
+	scale := linear.HostVariable(ctx, g, "scale", []int{d}, func(*rand.Rand) []float32 { return filled(d, 1) })
+	offset := linear.HostVariable(ctx, g, "offset", []int{d}, func(*rand.Rand) []float32 { return filled(d, 0) })
+	dtype := x.DType()
+	x32 := ConvertDType(x, dtypes.Float32)
+	mean := ReduceAndKeep(x32, ReduceMean, -1)                           // [..., 1]
+	centered := Sub(x32, mean)                                           // [..., d]
+	variance := ReduceAndKeep(Square(centered), ReduceMean, -1)          // [..., 1]
+	normed := Div(centered, Sqrt(AddScalar(variance, cfg.LayerNormEps))) // [..., d]
+	normed = Add(Mul(normed, ExpandLeftToRank(scale, x.Rank())), ExpandLeftToRank(offset, x.Rank()))
+	return ConvertDType(normed, dtype)
+}
+
+func filled(n int, v float32) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
