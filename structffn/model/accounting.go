@@ -53,18 +53,17 @@ func (c Config) ForwardFLOPsPerToken() int64 {
 // TrainFLOPsPerToken is 3 × the forward FLOPs (forward + backward), the paper's convention.
 func (c Config) TrainFLOPsPerToken() int64 { return 3 * c.ForwardFLOPsPerToken() }
 
-// PaperTokensPerStep is the paper's global batch: 512 sequences × 1024 tokens.
-const PaperTokensPerStep = 512 * 1024
+// TokensPerStep is Batch·Context, the tokens of one optimizer step.
+func (c Config) TokensPerStep() int64 { return int64(c.Batch) * int64(c.Context) }
 
-// Steps is the number of optimizer steps that a token budget buys at tokensPerStep tokens per step,
-// floored as the reference code does (max_step = int(max_tokens / batch / block)).
-func Steps(tokens, tokensPerStep int64) int64 { return tokens / tokensPerStep }
+// Steps is the number of optimizer steps that the token budget buys, floored as the reference code
+// does (max_step = int(max_tokens / batch / block)).
+func (c Config) Steps() int64 { return c.Tokens / c.TokensPerStep() }
 
-// TrainFLOPs is the paper's training FLOPs for the preset's token budget with the paper's global
-// batch: 3 × forward × steps × tokens per step, steps floored.
+// TrainFLOPs is the paper's training FLOPs for the config's token budget:
+// 3 × forward × steps × tokens per step, with steps floored.
 func (c Config) TrainFLOPs() float64 {
-	steps := Steps(c.Tokens, PaperTokensPerStep)
-	return float64(c.TrainFLOPsPerToken()) * float64(steps*PaperTokensPerStep)
+	return float64(c.TrainFLOPsPerToken()) * float64(c.Steps()*c.TokensPerStep())
 }
 
 // PaperFormat prints x with 3 significant digits the way the paper's tables do: rounded first to 4
@@ -88,3 +87,26 @@ func PaperFormat(x float64) string {
 
 // Millions prints a parameter count in millions with one decimal, as the paper's tables do.
 func Millions(n int64) string { return fmt.Sprintf("%.1fM", float64(n)/1e6) }
+
+// HumanCount prints a count with a K, M or B suffix (e.g. 462.3K, 90.2M, 2.20B).
+func HumanCount(n int64) string {
+	switch {
+	case n < 1e3:
+		return strconv.FormatInt(n, 10)
+	case n < 1e6:
+		return fmt.Sprintf("%.1fK", float64(n)/1e3)
+	case n < 1e9:
+		return Millions(n)
+	default:
+		return fmt.Sprintf("%.2fB", float64(n)/1e9)
+	}
+}
+
+// ParamCount prints a parameter count as the paper does (millions, one decimal, also above a
+// billion: "1274.1M"), and small models in K.
+func ParamCount(n int64) string {
+	if n < 1e6 {
+		return HumanCount(n)
+	}
+	return Millions(n)
+}

@@ -36,8 +36,9 @@ type Config struct {
 	RoPEBase     float64 `json:"rope_base"`      // RoPE base (10000).
 	LayerNormEps float64 `json:"layer_norm_eps"` // LayerNorm epsilon (1e-5).
 
-	// Training budget of the preset (informational defaults for the trainer and the FLOP tables).
+	// Training budget of the preset (defaults for the trainer and the FLOP tables).
 	Tokens int64   `json:"tokens"`  // Training tokens.
+	Batch  int     `json:"batch"`   // Sequences per optimizer step (the paper: 512 of 1024 tokens).
 	PeakLR float64 `json:"peak_lr"` // Peak learning rate.
 }
 
@@ -61,7 +62,7 @@ func (c Config) Validate() error {
 		name string
 		v    int
 	}{{"layers", c.Layers}, {"d_model", c.DModel}, {"heads", c.Heads}, {"kv_heads", c.KVHeads},
-		{"head_dim", c.HeadDim}, {"ffn", c.FFN}, {"vocab", c.Vocab}, {"context", c.Context}}
+		{"head_dim", c.HeadDim}, {"ffn", c.FFN}, {"vocab", c.Vocab}, {"context", c.Context}, {"batch", c.Batch}}
 	for _, p := range positive {
 		if p.v <= 0 {
 			return fmt.Errorf("model config: %s must be positive (got %d)", p.name, p.v)
@@ -111,20 +112,21 @@ func (c Config) WithStructure(kind linear.Kind, fraction float64) (Config, error
 var Presets = map[string]Config{
 	// CPU sizes: small vocabularies so that the FFN, not the logits, dominates compute.
 	"tiny": {Layers: 2, DModel: 128, Heads: 4, KVHeads: 4, HeadDim: 32, FFN: 512, Vocab: 512, Context: 128,
-		Tokens: 2_000_000, PeakLR: 2e-3},
+		Tokens: 2_000_000, Batch: 16, PeakLR: 2e-3},
 	"mini": {Layers: 4, DModel: 256, Heads: 4, KVHeads: 4, HeadDim: 64, FFN: 1024, Vocab: 1024, Context: 256,
-		Tokens: 8_000_000, PeakLR: 1e-3},
+		Tokens: 8_000_000, Batch: 16, PeakLR: 1e-3},
 	"small": {Layers: 6, DModel: 384, Heads: 6, KVHeads: 6, HeadDim: 64, FFN: 1536, Vocab: 2048, Context: 256,
-		Tokens: 32_000_000, PeakLR: 8e-4},
+		Tokens: 32_000_000, Batch: 32, PeakLR: 8e-4},
 	// The paper's sizes: vocabulary 32000 (LLaMA tokenizer), context 1024.
-	"s":  {Layers: 12, DModel: 768, Heads: 12, KVHeads: 12, HeadDim: 64, FFN: 3072, Vocab: 32000, Context: 1024, Tokens: 2_200_000_000, PeakLR: 6e-4},
-	"m":  {Layers: 24, DModel: 1024, Heads: 16, KVHeads: 16, HeadDim: 64, FFN: 4096, Vocab: 32000, Context: 1024, Tokens: 6_700_000_000, PeakLR: 3e-4},
-	"l":  {Layers: 24, DModel: 1536, Heads: 12, KVHeads: 12, HeadDim: 128, FFN: 6144, Vocab: 32000, Context: 1024, Tokens: 14_580_000_000, PeakLR: 2.5e-4},
-	"xl": {Layers: 24, DModel: 2048, Heads: 16, KVHeads: 16, HeadDim: 128, FFN: 8192, Vocab: 32000, Context: 1024, Tokens: 25_500_000_000, PeakLR: 2e-4},
+	"s":  {Layers: 12, DModel: 768, Heads: 12, KVHeads: 12, HeadDim: 64, FFN: 3072, Vocab: 32000, Context: 1024, Tokens: 2_200_000_000, Batch: 512, PeakLR: 6e-4},
+	"m":  {Layers: 24, DModel: 1024, Heads: 16, KVHeads: 16, HeadDim: 64, FFN: 4096, Vocab: 32000, Context: 1024, Tokens: 6_700_000_000, Batch: 512, PeakLR: 3e-4},
+	"l":  {Layers: 24, DModel: 1536, Heads: 12, KVHeads: 12, HeadDim: 128, FFN: 6144, Vocab: 32000, Context: 1024, Tokens: 14_580_000_000, Batch: 512, PeakLR: 2.5e-4},
+	"xl": {Layers: 24, DModel: 2048, Heads: 16, KVHeads: 16, HeadDim: 128, FFN: 8192, Vocab: 32000, Context: 1024, Tokens: 25_500_000_000, Batch: 512, PeakLR: 2e-4},
 	// Table 2, "wide and structured": GQA with a narrow attention and a wide LowRank FFN
-	// (use WithStructure or set Structure/Rank: R = 512 for m-wide, 768 for l-wide).
-	"m-wide": {Layers: 24, DModel: 1024, Heads: 8, KVHeads: 4, HeadDim: 64, FFN: 4864, Vocab: 32000, Context: 1024, Tokens: 6_700_000_000, PeakLR: 3e-4},
-	"l-wide": {Layers: 24, DModel: 1536, Heads: 12, KVHeads: 4, HeadDim: 64, FFN: 7424, Vocab: 32000, Context: 1024, Tokens: 14_580_000_000, PeakLR: 2.5e-4},
+	// (set Structure/Rank: R = 512 for m-wide, 768 for l-wide; see PaperTable). Their token budgets
+	// (the reference code's) give the same training FLOPs as the dense m and l models.
+	"m-wide": {Layers: 24, DModel: 1024, Heads: 8, KVHeads: 4, HeadDim: 64, FFN: 4864, Vocab: 32000, Context: 1024, Tokens: 10_580_000_000, Batch: 512, PeakLR: 3e-4},
+	"l-wide": {Layers: 24, DModel: 1536, Heads: 12, KVHeads: 4, HeadDim: 64, FFN: 7424, Vocab: 32000, Context: 1024, Tokens: 23_360_000_000, Batch: 512, PeakLR: 2.5e-4},
 }
 
 // PaperPresets lists the paper's four main sizes in order.

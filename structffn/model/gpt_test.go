@@ -34,7 +34,7 @@ func backend(t testing.TB) backends.Backend {
 
 // testConfig is a model small enough for the pure-Go backend, with GQA and a structured FFN.
 func testConfig(kind linear.Kind) Config {
-	c := Config{Layers: 2, DModel: 32, Heads: 4, KVHeads: 2, HeadDim: 8, FFN: 128, Vocab: 32, Context: 16,
+	c := Config{Layers: 2, DModel: 32, Heads: 4, KVHeads: 2, HeadDim: 8, FFN: 128, Vocab: 32, Context: 16, Batch: 4,
 		RoPEBase: 10000, LayerNormEps: 1e-5}
 	switch kind {
 	case linear.LowRank:

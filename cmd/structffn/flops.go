@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/structffn/structffn/structffn/linear"
+	"github.com/structffn/structffn/structffn/model"
+)
+
+// newFlagSet returns a flag set that reports errors instead of exiting, so that main prints one line.
+func newFlagSet(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: structffn %s %s\n\nflags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args and turns -h into a clean exit and stray arguments into an error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags go before arguments, e.g. -json)", fs.Arg(0))
+	}
+	return nil
+}
+
+func runFLOPs(args []string) error {
+	fs := newFlagSet("flops", "[-json] [-preset NAME [-structure K] [-fraction F] [-tokens N]]")
+	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
+	preset := fs.String("preset", "", "one preset instead of the paper's table (e.g. tiny, mini, s, m-wide)")
+	structure := fs.String("structure", "", "with -preset: one structure (dense, lowrank, blockdense, blockshuffle); default all")
+	fraction := fs.Float64("fraction", 0, "with -preset: FFN parameter fraction of the structured blocks; default the paper's 0.625 and 0.3125")
+	tokens := fs.Int64("tokens", 0, "with -preset: training tokens (default the preset's budget)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var rows []model.FLOPsRow
+	if *preset == "" {
+		if *structure != "" || *fraction != 0 || *tokens != 0 {
+			return fmt.Errorf("-structure, -fraction and -tokens need -preset")
+		}
+		var err error
+		if rows, err = model.PaperFLOPsTable(); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if rows, err = presetRows(*preset, *structure, *fraction, *tokens); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	return printFLOPsTable(stdout, rows)
+}
+
+// presetRows is the accounting of one preset for the requested structures and fractions.
+func presetRows(preset, structure string, fraction float64, tokens int64) ([]model.FLOPsRow, error) {
+	base, err := model.Preset(preset)
+	if err != nil {
+		return nil, err
+	}
+	if tokens < 0 {
+		return nil, fmt.Errorf("-tokens must be positive (got %d)", tokens)
+	}
+	if tokens > 0 {
+		base.Tokens = tokens
+	}
+	kinds := linear.Kinds
+	if structure != "" {
+		k, err := linear.ParseKind(structure)
+		if err != nil {
+			return nil, err
+		}
+		kinds = []linear.Kind{k}
+	}
+	fractions := []float64{linear.Fraction63, linear.Fraction32}
+	if fraction != 0 {
+		fractions = []float64{fraction}
+	}
+	var rows []model.FLOPsRow
+	for _, k := range kinds {
+		for i, f := range fractions {
+			if k == linear.Dense && i > 0 {
+				break // one dense row
+			}
+			cfg, err := base.WithStructure(k, f)
+			if err != nil {
+				return nil, fmt.Errorf("%s at fraction %g: %w", k, f, err)
+			}
+			if k == linear.Dense {
+				rows = append(rows, model.NewFLOPsRow(cfg))
+			} else {
+				rows = append(rows, model.NewFLOPsRowAt(cfg, f))
+			}
+		}
+	}
+	return rows, nil
+}
+
+// printFLOPsTable prints rows as an aligned table, with the paper's figure in brackets where it
+// differs from ours ("=" where it matches).
+func printFLOPsTable(w io.Writer, rows []model.FLOPsRow) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "preset\tstructure\tsetting\tFFN frac\trank\tnblocks\tparams\tpaper\tFFN params\tpaper\ttokens\ttrain FLOPs\tpaper\t")
+	matched, published := 0, 0
+	for _, r := range rows {
+		setting, realised := linear.FractionName(r.Fraction), fmt.Sprintf("%.3f", r.Realised)
+		paper := func(ours, theirs string) string {
+			switch theirs {
+			case "":
+				return "-"
+			case ours:
+				return "="
+			default:
+				return theirs + " (differs)"
+			}
+		}
+		params, ffn, flops := model.ParamCount(r.Params), model.ParamCount(r.FFNParams), model.PaperFormat(r.TrainFLOPs)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Preset, r.Structure, setting,
+			realised, r.Rank, r.NBlocks, params, paper(params, r.PaperParams), ffn, paper(ffn, r.PaperFFN),
+			model.HumanCount(r.Tokens), flops, paper(flops, r.PaperFLOPs))
+		if r.PaperParams != "" {
+			published++
+			if r.Matches() {
+				matched++
+			}
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if published > 0 {
+		fmt.Fprintf(w, "\n%d of %d models reproduce every published figure (\"=\": same as the paper at its printed precision).\n",
+			matched, published)
+		fmt.Fprintln(w, strings.TrimSpace(`
+FLOPs: 3 x forward x tokens, forward per token = 2L(2ad + 2 h_d n_kv d + 2sa) + 2 FFN + 2Vd (PAPER.md section 4);
+steps = floor(tokens / (batch x context)) = floor(tokens / 524288) for the paper's models. Params include biases and norms; FFN params are weight matrices only.`))
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package model
+
+import "github.com/structffn/structffn/structffn/linear"
+
+// PaperRow is one model of the paper's tables, with its published figures as printed
+// (PAPER.md §5: parameters and FFN parameters in millions with one decimal, training FLOPs with three
+// significant digits).
+type PaperRow struct {
+	Preset    string
+	Structure linear.Kind
+	Fraction  float64 // 1 for dense; linear.Fraction63 or linear.Fraction32; Table 2: the realised fraction.
+	Rank      int     // Set only where the paper fixes it outside the size rules (Table 2).
+	Params    string
+	FFN       string // Empty where the paper does not print it.
+	FLOPs     string
+}
+
+// Config returns the model of the row: the preset with the row's structure.
+func (r PaperRow) Config() (Config, error) {
+	base, err := Preset(r.Preset)
+	if err != nil {
+		return Config{}, err
+	}
+	if r.Rank > 0 {
+		base.Structure, base.Rank = r.Structure, r.Rank
+		return base, base.Validate()
+	}
+	return base.WithStructure(r.Structure, r.Fraction)
+}
+
+// PaperTable is every published figure of PAPER.md §5: the exact-size table for s, m, l and xl
+// (its xl rows are Table 1's models) and Table 2's wide-and-structured models, whose training FLOPs
+// equal the dense m and l models' (the reference code's token budgets 10.58B and 23.36B).
+var PaperTable = []PaperRow{
+	{"s", linear.Dense, 1, 0, "109.6M", "56.6M", "1.70e18"},
+	{"s", linear.LowRank, linear.Fraction63, 0, "90.2M", "37.2M", "1.44e18"},
+	{"s", linear.BlockDense, linear.Fraction63, 0, "90.2M", "37.2M", "1.44e18"},
+	{"s", linear.BlockShuffle, linear.Fraction63, 0, "90.2M", "37.2M", "1.44e18"},
+	{"s", linear.LowRank, linear.Fraction32, 0, "73.9M", "20.9M", "1.22e18"},
+	{"s", linear.BlockDense, linear.Fraction32, 0, "73.9M", "20.9M", "1.22e18"},
+	{"s", linear.BlockShuffle, linear.Fraction32, 0, "73.9M", "20.9M", "1.22e18"},
+
+	{"m", linear.Dense, 1, 0, "335.1M", "201.3M", "1.55e19"},
+	{"m", linear.LowRank, linear.Fraction63, 0, "262.7M", "129.0M", "1.26e19"},
+	{"m", linear.BlockDense, linear.Fraction63, 0, "255.2M", "121.4M", "1.23e19"},
+	{"m", linear.BlockShuffle, linear.Fraction63, 0, "262.7M", "129.0M", "1.26e19"},
+	{"m", linear.LowRank, linear.Fraction32, 0, "202.4M", "68.7M", "1.02e19"},
+	{"m", linear.BlockDense, linear.Fraction32, 0, "198.7M", "64.9M", "1.00e19"},
+	{"m", linear.BlockShuffle, linear.Fraction32, 0, "202.4M", "68.7M", "1.02e19"},
+
+	{"l", linear.Dense, 1, 0, "729.1M", "453.0M", "7.03e19"},
+	{"l", linear.LowRank, linear.Fraction63, 0, "566.3M", "290.2M", "5.61e19"},
+	{"l", linear.BlockDense, linear.Fraction63, 0, "566.3M", "290.2M", "5.61e19"},
+	{"l", linear.BlockShuffle, linear.Fraction63, 0, "566.3M", "290.2M", "5.61e19"},
+	{"l", linear.LowRank, linear.Fraction32, 0, "430.7M", "154.5M", "4.42e19"},
+	{"l", linear.BlockDense, linear.Fraction32, 0, "430.7M", "154.5M", "4.42e19"},
+	{"l", linear.BlockShuffle, linear.Fraction32, 0, "430.7M", "154.5M", "4.42e19"},
+
+	{"xl", linear.Dense, 1, 0, "1274.1M", "805.3M", "2.10e20"},
+	{"xl", linear.LowRank, linear.Fraction63, 0, "984.7M", "515.9M", "1.66e20"},
+	{"xl", linear.BlockDense, linear.Fraction63, 0, "954.6M", "485.8M", "1.61e20"},
+	{"xl", linear.BlockShuffle, linear.Fraction63, 0, "984.7M", "515.9M", "1.66e20"},
+	{"xl", linear.LowRank, linear.Fraction32, 0, "743.6M", "274.7M", "1.29e20"},
+	{"xl", linear.BlockDense, linear.Fraction32, 0, "728.5M", "259.7M", "1.27e20"},
+	{"xl", linear.BlockShuffle, linear.Fraction32, 0, "743.6M", "274.7M", "1.29e20"},
+
+	{"m-wide", linear.LowRank, 0, 512, "219.4M", "", "1.55e19"},
+	{"l-wide", linear.LowRank, 0, 768, "464.4M", "", "7.03e19"},
+}
+
+// FLOPsRow is one model's exact accounting beside the paper's published figures (empty when the
+// paper has none), as printed by `structffn flops`.
+type FLOPsRow struct {
+	Preset      string  `json:"preset"`
+	Structure   string  `json:"structure"`
+	Fraction    float64 `json:"fraction"`          // Requested (nominal) fraction: 1, 0.625, 0.3125, ...
+	Realised    float64 `json:"realised_fraction"` // FFN parameter fraction each structured block realises.
+	Rank        int     `json:"rank"`
+	NBlocks     int     `json:"nblocks"`
+	Params      int64   `json:"params"`
+	FFNParams   int64   `json:"ffn_params"`
+	Tokens      int64   `json:"tokens"`
+	TrainFLOPs  float64 `json:"train_flops"`
+	PaperParams string  `json:"paper_params,omitempty"`
+	PaperFFN    string  `json:"paper_ffn_params,omitempty"`
+	PaperFLOPs  string  `json:"paper_train_flops,omitempty"`
+}
+
+// Matches reports whether every published figure of the row is reproduced at its printed precision.
+func (r FLOPsRow) Matches() bool {
+	return (r.PaperParams == "" || r.PaperParams == Millions(r.Params)) &&
+		(r.PaperFFN == "" || r.PaperFFN == Millions(r.FFNParams)) &&
+		(r.PaperFLOPs == "" || r.PaperFLOPs == PaperFormat(r.TrainFLOPs))
+}
+
+// NewFLOPsRow computes the accounting of cfg for its token budget.
+func NewFLOPsRow(cfg Config) FLOPsRow {
+	p := cfg.Params()
+	row := FLOPsRow{Preset: cfg.Name, Structure: cfg.Structure.String(), Rank: cfg.Rank, NBlocks: cfg.NBlocks,
+		Params: p.Total, FFNParams: p.FFN, Tokens: cfg.Tokens, TrainFLOPs: cfg.TrainFLOPs(), Fraction: 1, Realised: 1}
+	if cfg.Structure != linear.Dense {
+		row.Realised = linear.FFNFraction(cfg.Structure, cfg.DModel, cfg.FFN, cfg.Rank, cfg.NBlocks)
+		row.Fraction = row.Realised
+	}
+	return row
+}
+
+// NewFLOPsRowAt is NewFLOPsRow for a model sized for the nominal fraction.
+func NewFLOPsRowAt(cfg Config, fraction float64) FLOPsRow {
+	row := NewFLOPsRow(cfg)
+	row.Fraction = fraction
+	return row
+}
+
+// PaperFLOPsTable computes every model of PaperTable beside its published figures.
+func PaperFLOPsTable() ([]FLOPsRow, error) {
+	rows := make([]FLOPsRow, 0, len(PaperTable))
+	for _, pr := range PaperTable {
+		cfg, err := pr.Config()
+		if err != nil {
+			return nil, err
+		}
+		row := NewFLOPsRow(cfg)
+		if pr.Fraction > 0 {
+			row.Fraction = pr.Fraction
+		}
+		row.PaperParams, row.PaperFFN, row.PaperFLOPs = pr.Params, pr.FFN, pr.FLOPs
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
