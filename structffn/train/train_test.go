@@ -1,0 +1,151 @@
+package train
+
+import (
+	"math"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	_ "github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/gomlx/gomlx/ui/commandline"
+
+	"github.com/structffn/structffn/structffn/linear"
+)
+
+var (
+	backendOnce sync.Once
+	testBackend backends.Backend
+)
+
+func backend(t testing.TB) backends.Backend {
+	backendOnce.Do(func() {
+		var err error
+		testBackend, err = backends.NewWithConfig("go")
+		if err != nil {
+			t.Fatalf("pure-Go backend: %v", err)
+		}
+	})
+	return testBackend
+}
+
+func TestScheduleShape(t *testing.T) {
+	s := Schedule{Peak: 1e-3, TotalSteps: 1000, WarmupFraction: 0.1, MinFraction: 0.1}
+	tests := []struct {
+		step int64
+		want float64
+	}{
+		{0, 1e-3 / 100},       // first warm-up step
+		{49, 1e-3 * 50 / 100}, // half-way up
+		{99, 1e-3},            // end of warm-up reaches the peak
+		{100, 1e-3},           // cosine starts at the peak
+		{550, 0.55e-3},        // half-way down: (peak+min)/2
+		{1000, 1e-4},          // the end: 0.1 × peak
+		{5000, 1e-4},          // beyond the end stays at the floor
+	}
+	for _, tc := range tests {
+		if got := s.At(tc.step); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("At(%d) = %g, want %g", tc.step, got, tc.want)
+		}
+	}
+	// The graph version agrees with the host one.
+	steps := []int64{0, 1, 49, 99, 100, 101, 300, 550, 999, 1000}
+	exec := MustNewExec(backend(t), func(step *Node) *Node { return s.Graph(step) })
+	for _, st := range steps {
+		got := tensors.ToScalar[float32](exec.MustExec(st)[0])
+		if want := s.At(st); math.Abs(float64(got)-want) > 1e-9 {
+			t.Errorf("Graph(%d) = %g, At = %g", st, got, want)
+		}
+	}
+}
+
+func TestModelConfigDefaultsAndOverrides(t *testing.T) {
+	ctx := DefaultContext()
+	cfg, err := ModelConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Name != "tiny" || cfg.Structure != linear.LowRank || cfg.Rank != 32 {
+		t.Errorf("default model %s %s R=%d, want tiny lowrank R=32 (32%% of d=128)", cfg.Name, cfg.Structure, cfg.Rank)
+	}
+	if got := TokenizerSpec(ctx, cfg); got != "bpe:512" {
+		t.Errorf("default tokenizer %q, want bpe:512 (the preset's vocabulary)", got)
+	}
+	if _, err := commandline.ParseContextSettings(ctx, "preset=mini;structure=blockshuffle;fraction=0.625;train_steps=7;heads=8"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = ModelConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Name != "mini" || cfg.Structure != linear.BlockShuffle || cfg.NBlocks != 2 || cfg.Heads != 8 || cfg.KVHeads != 8 {
+		t.Errorf("overridden model %+v", cfg)
+	}
+	if cfg.Steps() != 7 {
+		t.Errorf("train_steps=7 gives %d steps", cfg.Steps())
+	}
+}
+
+func TestModelConfigErrors(t *testing.T) {
+	tests := []struct {
+		settings string
+		wantErr  string
+	}{
+		{"preset=huge", "allowed values are"},
+		{"structure=monarch", "allowed values are dense, lowrank"},
+		{"structure=blockshuffle;fraction=0.5", "not a whole number"},
+		{"structure=lowrank;rank=1000", "0 < R <= min"},
+		{"layers=-1", "must be positive"},
+		{"kv_heads=3", "multiple of kv_heads"},
+	}
+	for _, tc := range tests {
+		ctx := DefaultContext()
+		if _, err := commandline.ParseContextSettings(ctx, tc.settings); err != nil {
+			t.Fatalf("%s: %v", tc.settings, err)
+		}
+		_, err := ModelConfig(ctx)
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: error %v, want %q", tc.settings, err, tc.wantErr)
+		}
+	}
+	if _, err := commandline.ParseContextSettings(DefaultContext(), "no_such_param=1"); err == nil {
+		t.Errorf("unknown -set parameter accepted")
+	}
+}
+
+// TestAdamWClipsAndSchedules runs one update of a quadratic loss and checks the learning rate, the
+// recorded gradient norm and the clipped update against hand-computed values.
+func TestAdamWClipsAndSchedules(t *testing.T) {
+	ctx := DefaultContext()
+	ctx.SetParam(ParamWeightDecay, 0.0)
+	opt := NewAdamW(ctx, 0.5, 10)
+	w0 := []float32{3, 4} // loss = Σ w²: grad = 2w = (6, 8), norm 10 -> clipped to norm 1
+	exec := context.MustNewExec(backend(t), ctx, func(ctx *context.Context, g *Graph) *Node {
+		w := ctx.VariableWithValue("w", w0).ValueGraph(g)
+		loss := ReduceAllSum(Square(w))
+		opt.UpdateGraph(ctx, g, loss)
+		return loss
+	})
+	exec.MustExec()
+	lr := tensors.ToScalar[float32](optimizers.LearningRateVar(ctx, dtypes.Float32, 0).MustValue())
+	if want := opt.Schedule.At(0); math.Abs(float64(lr)-want) > 1e-7 {
+		t.Errorf("learning rate of step 0: %g, want %g", lr, want)
+	}
+	norm := tensors.ToScalar[float32](ctx.InAbsPath("/" + optimizers.Scope).GetVariable(GradNormVariable).MustValue())
+	if math.Abs(float64(norm)-10) > 1e-5 {
+		t.Errorf("recorded gradient norm %g, want 10", norm)
+	}
+	// Adam's first step moves each weight by lr·g/(|g|+ε·...) ≈ lr in the sign of g, whatever the
+	// clipping; the clipped gradient (0.6, 0.8) with ε = 1e-8 changes that by < 1e-6.
+	w := tensors.MustCopyFlatData[float32](ctx.GetVariable("w").MustValue())
+	for i := range w {
+		if got, want := float64(w0[i]-w[i]), opt.Schedule.At(0); math.Abs(got-want) > 1e-6 {
+			t.Errorf("w[%d] moved by %g, want %g", i, got, want)
+		}
+	}
+}
