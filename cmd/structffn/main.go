@@ -25,6 +25,8 @@ type command struct {
 
 var commands = map[string]command{
 	"flops": {"parameter counts and training FLOPs of the paper's models (or any preset), beside the paper's figures", runFLOPs},
+	"train": {"train a model (default: tiny preset, 32% LowRank FFN, Go-source corpus; resumes an existing -out)", runTrain},
+	"data":  {"list corpora and tokenizers, or prepare (download, train the tokenizer, tokenise and cache) one", runData},
 }
 
 func usage() {

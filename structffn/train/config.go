@@ -92,6 +92,8 @@ func DefaultContext() *context.Context {
 		ParamEvalBatches:     8,
 		ParamCheckpointEvery: 200,
 		ParamSeed:            0,
+		// Peak dense throughput of the device in TFLOP/s, for MFU (0: MFU not reported).
+		ParamPeakTFLOPs: 0.0,
 	})
 	return ctx
 }

@@ -1,0 +1,56 @@
+package main
+
+import (
+	stdctx "context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/gomlx/gomlx/backends"
+	_ "github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/ui/commandline"
+
+	"github.com/structffn/structffn/structffn/train"
+)
+
+func runTrain(args []string) error {
+	fs := newFlagSet("train", "[-out DIR] [-set \"k=v;k2=v2\"] [-backend NAME] [-cache DIR] [-params]")
+	out := fs.String("out", "runs/default", "run directory: config.json, metrics.jsonl and checkpoints; an existing run resumes")
+	settings := fs.String("set", "", "hyperparameters, e.g. -set=\"preset=mini;structure=blockdense;train_steps=500\" (see -params)")
+	backendName := fs.String("backend", "go", "GoMLX backend: go (pure Go, no set-up)")
+	cache := fs.String("cache", "", "cache directory for corpora, tokenizers and token ids (default $STRUCTFFN_CACHE or the user cache dir)")
+	listParams := fs.Bool("params", false, "print every hyperparameter with its default and exit")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ctx := train.DefaultContext()
+	if *listParams {
+		fmt.Fprintln(stdout, commandline.SprintContextSettings(ctx))
+		return nil
+	}
+	// Validate -set before any work: unknown names and unparsable values fail here.
+	if _, err := commandline.ParseContextSettings(train.DefaultContext(), *settings); err != nil {
+		return fmt.Errorf("-set: %v", err)
+	}
+	if _, err := commandline.ParseContextSettings(ctx, *settings); err != nil {
+		return fmt.Errorf("-set: %v", err)
+	}
+	backend, err := backends.NewWithConfig(*backendName)
+	if err != nil {
+		return fmt.Errorf("backend %q: %v (allowed: go)", *backendName, err)
+	}
+	goctx, stop := signal.NotifyContext(stdctx.Background(), os.Interrupt)
+	defer stop()
+	res, err := train.Run(goctx, ctx, train.Options{
+		OutDir: *out, Backend: backend, BackendName: *backendName, CacheDir: *cache, Settings: *settings, Log: stdout,
+	})
+	if errors.Is(err, train.ErrInterrupted) {
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "done: %d steps, final val loss %.4f, run directory %s\n", res.Steps, res.ValLoss, res.RunDir)
+	return nil
+}

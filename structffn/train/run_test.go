@@ -1,0 +1,199 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	stdctx "context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// testCorpus writes a small deterministic English-like corpus and returns its path.
+func testCorpus(t *testing.T) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(9, 9))
+	words := strings.Fields("the a model layer matrix rank block shuffle dense low train loss falls with every step of guided structured feed forward")
+	var b strings.Builder
+	for b.Len() < 60_000 {
+		n := 4 + rng.IntN(8)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(words[rng.IntN(len(words))])
+		}
+		b.WriteString(".\n")
+	}
+	path := filepath.Join(t.TempDir(), "corpus.txt")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// smallSettings is a model and run small enough for the pure-Go backend in a few seconds.
+func smallSettings(corpus string, extra string) string {
+	return "layers=2;d_model=32;heads=2;head_dim=16;ffn=128;context=32;batch=8;tokenizer=byte;val_fraction=0.1;" +
+		"learning_rate=0.003;eval_batches=2;log_every=1;corpus=file:" + corpus + ";" + extra
+}
+
+func runOnce(t *testing.T, dir, settings string) (*Result, []Record, error) {
+	return runUntil(t, dir, settings, 0)
+}
+
+// runUntil runs like runOnce but cancels the run (as Ctrl-C does) after stopAfter steps, if > 0.
+func runUntil(t *testing.T, dir, settings string, stopAfter int64) (*Result, []Record, error) {
+	t.Helper()
+	var log bytes.Buffer
+	goctx, cancel := stdctx.WithCancel(stdctx.Background())
+	defer cancel()
+	res, err := Run(goctx, DefaultContext(), Options{
+		OutDir: dir, Backend: backend(t), BackendName: "go", CacheDir: filepath.Join(t.TempDir(), "cache"),
+		Settings: settings, Log: &log,
+		OnRecord: func(r Record) {
+			if stopAfter > 0 && r.Step >= stopAfter {
+				cancel()
+			}
+		},
+	})
+	return res, readRecords(t, dir), err
+}
+
+func readRecords(t *testing.T, dir string) []Record {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var recs []Record
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("metrics.jsonl line %q: %v", sc.Text(), err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+func TestShortRunDecreasesLoss(t *testing.T) {
+	dir := t.TempDir()
+	res, recs, err := runOnce(t, dir, smallSettings(testCorpus(t), "train_steps=40;eval_every=20"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 40 || len(recs) != 40 {
+		t.Fatalf("%d steps, %d records; want 40 and 40", res.Steps, len(recs))
+	}
+	first, last := recs[0], recs[len(recs)-1]
+	if !(last.TrainLoss < first.TrainLoss-0.5) {
+		t.Errorf("train loss %.3f -> %.3f: did not fall", first.TrainLoss, last.TrainLoss)
+	}
+	if recs[19].ValLoss == nil || last.ValLoss == nil || !(*last.ValLoss < *recs[19].ValLoss) {
+		t.Errorf("validation loss at steps 20 and 40: %v, %v: want both, falling", recs[19].ValLoss, last.ValLoss)
+	}
+	if last.Tokens != 40*8*32 || last.TrainFLOPs <= 0 || last.TokPerS <= 0 {
+		t.Errorf("last record %+v lacks tokens / FLOPs / throughput", last)
+	}
+	for _, name := range []string{"config.json", "metrics.jsonl", "checkpoints"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("run directory lacks %s: %v", name, err)
+		}
+	}
+	var cfg map[string]any
+	raw, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"model", "params", "backend", "corpus", "tokenizer", "seed", "git_revision"} {
+		if _, ok := cfg[key]; !ok {
+			t.Errorf("config.json lacks %q", key)
+		}
+	}
+}
+
+func TestResumeContinuesIdentically(t *testing.T) {
+	corpus := testCorpus(t)
+	straight := t.TempDir()
+	_, want, err := runOnce(t, straight, smallSettings(corpus, "train_steps=16;eval_every=0;checkpoint_every=0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same run interrupted after step 8 (as Ctrl-C does), then run again: it resumes.
+	resumed := t.TempDir()
+	if _, _, err := runUntil(t, resumed, smallSettings(corpus, "train_steps=16;eval_every=0;checkpoint_every=0"), 8); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("interrupted run returned %v, want ErrInterrupted", err)
+	}
+	_, got, err := runOnce(t, resumed, smallSettings(corpus, "train_steps=16;eval_every=0;checkpoint_every=0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 16 {
+		t.Fatalf("resumed run has %d records, want 16", len(got))
+	}
+	for i := 8; i < 16; i++ {
+		if got[i].Step != want[i].Step || got[i].TrainLoss != want[i].TrainLoss {
+			t.Errorf("step %d: resumed loss %.7f, uninterrupted %.7f", want[i].Step, got[i].TrainLoss, want[i].TrainLoss)
+		}
+	}
+}
+
+func TestCorruptCheckpointIsReportedAndKept(t *testing.T) {
+	corpus := testCorpus(t)
+	dir := t.TempDir()
+	if _, _, err := runOnce(t, dir, smallSettings(corpus, "train_steps=2;eval_every=0")); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "checkpoints", "*"))
+	var truncated string
+	var before []byte
+	for _, f := range files {
+		if strings.HasSuffix(f, ".json") {
+			before, _ = os.ReadFile(f)
+			truncated = f
+			if err := os.WriteFile(f, before[:len(before)/2], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before = before[:len(before)/2]
+			break
+		}
+	}
+	if truncated == "" {
+		t.Fatalf("no checkpoint written in %v", files)
+	}
+	_, _, err := runOnce(t, dir, smallSettings(corpus, "train_steps=4;eval_every=0"))
+	if err == nil || !strings.Contains(err.Error(), "unreadable") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error %v, want one line saying the checkpoint is unreadable", err)
+	}
+	after, _ := os.ReadFile(truncated)
+	if !bytes.Equal(before, after) {
+		t.Errorf("the corrupt checkpoint was modified")
+	}
+}
+
+func TestNaNLossStopsWithClearError(t *testing.T) {
+	_, _, err := runOnce(t, t.TempDir(), smallSettings(testCorpus(t), "train_steps=30;eval_every=0;learning_rate=1e30;grad_clip=0"))
+	if err == nil || !strings.Contains(err.Error(), "loss is") || !strings.Contains(err.Error(), "at step") {
+		t.Fatalf("error %v, want the NaN/Inf step named", err)
+	}
+	fmt.Println(err)
+}
+
+func TestBadSettingsFailClearly(t *testing.T) {
+	_, _, err := runOnce(t, t.TempDir(), "preset=tiny;structure=blockshuffle;fraction=0.5")
+	if err == nil || !strings.Contains(err.Error(), "not a whole number") {
+		t.Errorf("error %v, want the blockshuffle fraction named", err)
+	}
+	_, _, err = runOnce(t, t.TempDir(), smallSettings(filepath.Join(t.TempDir(), "missing.txt"), "train_steps=1"))
+	if err == nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("missing corpus: error %v, want one line", err)
+	}
+}
