@@ -13,6 +13,7 @@ package data
 
 import (
 	"fmt"
+	"github.com/structffn/structffn/internal/atomicfile"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -180,30 +181,10 @@ func sanitize(s string) string {
 	return out
 }
 
-// writeFileAtomic writes data to path through a temporary file and a rename, creating directories,
-// so readers never see a partial file.
+// writeFileAtomic writes a cache file atomically (internal/atomicfile), naming the cache fix on error.
 func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("cache: %w (set -cache or $STRUCTFFN_CACHE to a writable directory)", err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("cache: %w (set -cache or $STRUCTFFN_CACHE to a writable directory)", err)
-	}
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Chmod(0o644)
-	}
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("cache: writing %s: %w", path, werr)
+	if err := atomicfile.Write(path, data); err != nil {
+		return fmt.Errorf("cache: writing %s: %w (set -cache or $STRUCTFFN_CACHE to a writable directory)", path, err)
 	}
 	return nil
 }

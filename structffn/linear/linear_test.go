@@ -5,32 +5,17 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/structffn/structffn/internal/testbackend"
 )
 
-var (
-	backendOnce sync.Once
-	testBackend backends.Backend
-)
-
-// backend returns the pure-Go backend shared by the tests.
-func backend(t testing.TB) backends.Backend {
-	backendOnce.Do(func() {
-		var err error
-		testBackend, err = backends.NewWithConfig("go")
-		if err != nil {
-			t.Fatalf("pure-Go backend: %v", err)
-		}
-	})
-	return testBackend
-}
+// backend is the pure-Go backend shared by the tests.
+func backend(t testing.TB) backends.Backend { return testbackend.Go(t) }
 
 // exactCases are structures at random-ish shapes covering expand (N < M), contract (N > M) and square maps.
 var exactCases = []Spec{

@@ -3,34 +3,20 @@ package model
 import (
 	"math"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/structffn/structffn/internal/testbackend"
 
 	"github.com/structffn/structffn/structffn/linear"
 )
 
-var (
-	backendOnce sync.Once
-	testBackend backends.Backend
-)
-
-func backend(t testing.TB) backends.Backend {
-	backendOnce.Do(func() {
-		var err error
-		testBackend, err = backends.NewWithConfig("go")
-		if err != nil {
-			t.Fatalf("pure-Go backend: %v", err)
-		}
-	})
-	return testBackend
-}
+// backend is the pure-Go backend shared by the tests.
+func backend(t testing.TB) backends.Backend { return testbackend.Go(t) }
 
 // testConfig is a model small enough for the pure-Go backend, with GQA and a structured FFN.
 func testConfig(kind linear.Kind) Config {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/structffn/structffn/internal/atomicfile"
 	"io"
 	"math"
 	"os"
@@ -299,26 +300,7 @@ func writeConfig(opts Options, ctx *context.Context, cfg model.Config, corpus, t
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(opts.OutDir, "config.json"), append(b, '\n'))
-}
-
-// WriteFileAtomic writes data to a temporary file beside path and renames it into place, so that a
-// crash never leaves a half-written file.
-func WriteFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(filepath.Join(opts.OutDir, "config.json"), append(b, '\n'))
 }
 
 // gitRevision is the current commit of the working directory's repository ("unknown" outside one).

@@ -3,36 +3,22 @@ package train
 import (
 	"math"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"github.com/gomlx/gomlx/ui/commandline"
+	"github.com/structffn/structffn/internal/testbackend"
 
 	"github.com/structffn/structffn/structffn/linear"
 )
 
-var (
-	backendOnce sync.Once
-	testBackend backends.Backend
-)
-
-func backend(t testing.TB) backends.Backend {
-	backendOnce.Do(func() {
-		var err error
-		testBackend, err = backends.NewWithConfig("go")
-		if err != nil {
-			t.Fatalf("pure-Go backend: %v", err)
-		}
-	})
-	return testBackend
-}
+// backend is the pure-Go backend shared by the tests.
+func backend(t testing.TB) backends.Backend { return testbackend.Go(t) }
 
 func TestScheduleShape(t *testing.T) {
 	s := Schedule{Peak: 1e-3, TotalSteps: 1000, WarmupFraction: 0.1, MinFraction: 0.1}
