@@ -24,12 +24,40 @@ type BPE struct {
 	ranks     map[uint64]int32 // pair key -> merge index
 	pieces    [][]byte         // id -> bytes
 
-	mu    sync.Mutex
-	cache map[string][]int32 // pre-split word -> ids
+	words wordCache // pre-split word -> ids
 }
 
 // maxWordCache bounds the encoder's word cache; it is cleared when full.
 const maxWordCache = 1 << 20
+
+// wordCache memoises the ids of pre-split pieces, for the BPE and GPT-2 encoders alike.
+type wordCache struct {
+	mu    sync.Mutex
+	cache map[string][]int32
+}
+
+// encode pre-splits text and encodes each piece with encodePiece, reusing cached pieces.
+func (c *wordCache) encode(text []byte, encodePiece func([]byte) []int32) []int32 {
+	ids := make([]int32, 0, len(text)/3+1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cache == nil {
+		c.cache = make(map[string][]int32)
+	}
+	preSplit(text, func(piece []byte) {
+		if cached, ok := c.cache[string(piece)]; ok {
+			ids = append(ids, cached...)
+			return
+		}
+		word := encodePiece(piece)
+		if len(c.cache) >= maxWordCache {
+			clear(c.cache)
+		}
+		c.cache[string(piece)] = word
+		ids = append(ids, word...)
+	})
+	return ids
+}
 
 func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
 
@@ -44,7 +72,6 @@ func NewBPE(vocabSize int, merges []Pair) (*BPE, error) {
 		merges:    merges,
 		ranks:     make(map[uint64]int32, len(merges)),
 		pieces:    make([][]byte, 256+len(merges)),
-		cache:     make(map[string][]int32),
 	}
 	for b := range 256 {
 		t.pieces[b] = []byte{byte(b)}
@@ -75,24 +102,7 @@ func (t *BPE) VocabSize() int { return t.vocabSize }
 func (t *BPE) Merges() []Pair { return t.merges }
 
 // Encode pre-splits text like GPT-2 and applies the merges by rank within each piece.
-func (t *BPE) Encode(text []byte) []int32 {
-	ids := make([]int32, 0, len(text)/3+1)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	preSplit(text, func(piece []byte) {
-		if cached, ok := t.cache[string(piece)]; ok {
-			ids = append(ids, cached...)
-			return
-		}
-		word := t.encodeWord(piece)
-		if len(t.cache) >= maxWordCache {
-			clear(t.cache)
-		}
-		t.cache[string(piece)] = word
-		ids = append(ids, word...)
-	})
-	return ids
-}
+func (t *BPE) Encode(text []byte) []int32 { return t.words.encode(text, t.encodeWord) }
 
 // encodeWord merges the bytes of one piece: repeatedly the adjacent pair of lowest rank, all its
 // occurrences left to right. That equals applying the merges in training order.

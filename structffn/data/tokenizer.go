@@ -105,8 +105,7 @@ type GPT2 struct {
 	codec  tokenizer.Codec
 	byteID [256]int32
 
-	mu    sync.Mutex
-	cache map[string][]int32
+	words wordCache
 }
 
 var (
@@ -142,7 +141,7 @@ func newGPT2() (*GPT2, error) {
 	if gpt2Error != nil {
 		return nil, gpt2Error
 	}
-	return &GPT2{codec: codec, byteID: gpt2Byte, cache: make(map[string][]int32)}, nil
+	return &GPT2{codec: codec, byteID: gpt2Byte}, nil
 }
 
 // Name returns "gpt2".
@@ -152,24 +151,7 @@ func (*GPT2) Name() string { return "gpt2" }
 func (*GPT2) VocabSize() int { return 50257 }
 
 // Encode tokenises text as GPT-2 does (Encode("Hello world") = [15496 995]).
-func (t *GPT2) Encode(text []byte) []int32 {
-	ids := make([]int32, 0, len(text)/3+1)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	preSplit(text, func(piece []byte) {
-		if cached, ok := t.cache[string(piece)]; ok {
-			ids = append(ids, cached...)
-			return
-		}
-		word := t.encodePiece(piece)
-		if len(t.cache) >= maxWordCache {
-			clear(t.cache)
-		}
-		t.cache[string(piece)] = word
-		ids = append(ids, word...)
-	})
-	return ids
-}
+func (t *GPT2) Encode(text []byte) []int32 { return t.words.encode(text, t.encodePiece) }
 
 func (t *GPT2) encodePiece(piece []byte) []int32 {
 	var out []int32
