@@ -2,20 +2,29 @@
 // layers. It is a thin layer over the library in structffn/: each subcommand parses flags and calls it.
 //
 //	structffn flops [-json] [-preset NAME [-structure K] [-fraction F] [-tokens N]]
+//	structffn sample [-ckpt DIR] [-prompt TEXT] [-max_tokens N] [-temperature T] [-top_k K] [-seed S]
 //
-// Run `structffn help` for the list of commands.
+// Run `structffn help` for the list of commands. STRUCTFFN_CPUPROFILE=FILE writes a CPU profile of the
+// command for `go tool pprof`.
 package main
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 )
 
 // stdout is where commands print their results (a variable so that tests capture it).
 var stdout io.Writer = os.Stdout
+
+// stderr is where commands print progress and summaries that are not their result (tests capture it).
+var stderr io.Writer = os.Stderr
+
+// backendHelp is the help line of every -backend flag.
+const backendHelp = "GoMLX backend: auto (XLA if its plugin is installed, else go), go (pure Go, no set-up), xla:cpu, xla:cuda, or any GoMLX config; default $GOMLX_BACKEND, else auto"
 
 // command is one subcommand: its one-line summary and its entry point (args exclude the name).
 type command struct {
@@ -24,9 +33,10 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"flops": {"parameter counts and training FLOPs of the paper's models (or any preset), beside the paper's figures", runFLOPs},
-	"train": {"train a model (default: tiny preset, 32% LowRank FFN, Go-source corpus; resumes an existing -out)", runTrain},
-	"data":  {"list corpora and tokenizers, or prepare (download, train the tokenizer, tokenise and cache) one", runData},
+	"flops":  {"parameter counts and training FLOPs of the paper's models (or any preset), beside the paper's figures", runFLOPs},
+	"train":  {"train a model (default: tiny preset, 32% LowRank FFN, Go-source corpus; resumes an existing -out)", runTrain},
+	"data":   {"list corpora and tokenizers, or prepare (download, train the tokenizer, tokenise and cache) one", runData},
+	"sample": {"generate text from a trained run directory (its latest checkpoint), streaming as it goes", runSample},
 }
 
 func usage() {
@@ -61,7 +71,20 @@ func main() {
 		fmt.Fprintf(os.Stderr, "structffn: unknown command %q: allowed values are %s\n", name, strings.Join(names, ", "))
 		os.Exit(2)
 	}
+	if path := os.Getenv("STRUCTFFN_CPUPROFILE"); path != "" {
+		// A CPU profile of the whole command, for `go tool pprof`.
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "structffn: STRUCTFFN_CPUPROFILE=%s: %v\n", path, err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := cmd.run(os.Args[2:]); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintf(os.Stderr, "structffn %s: %v\n", name, err)
 		os.Exit(1)
 	}

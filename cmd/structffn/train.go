@@ -7,10 +7,9 @@ import (
 	"os"
 	"os/signal"
 
-	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/ui/commandline"
 
+	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/train"
 )
 
@@ -18,7 +17,7 @@ func runTrain(args []string) error {
 	fs := newFlagSet("train", "[-out DIR] [-set \"k=v;k2=v2\"] [-backend NAME] [-cache DIR] [-params]")
 	out := fs.String("out", "runs/default", "run directory: config.json, metrics.jsonl and checkpoints; an existing run resumes")
 	settings := fs.String("set", "", "hyperparameters, e.g. -set=\"preset=mini;structure=blockdense;train_steps=500\" (see -params)")
-	backendName := fs.String("backend", "go", "GoMLX backend: go (pure Go, no set-up)")
+	backendName := fs.String("backend", "", backendHelp)
 	cache := fs.String("cache", "", "cache directory for corpora, tokenizers and token ids (default $STRUCTFFN_CACHE or the user cache dir)")
 	listParams := fs.Bool("params", false, "print every hyperparameter with its default and exit")
 	if err := parseFlags(fs, args); err != nil {
@@ -36,14 +35,14 @@ func runTrain(args []string) error {
 	if _, err := commandline.ParseContextSettings(ctx, *settings); err != nil {
 		return fmt.Errorf("-set: %v", err)
 	}
-	backend, err := backends.NewWithConfig(*backendName)
+	b, config, err := backend.New(*backendName)
 	if err != nil {
-		return fmt.Errorf("backend %q: %v (allowed: go)", *backendName, err)
+		return err
 	}
 	goctx, stop := signal.NotifyContext(stdctx.Background(), os.Interrupt)
 	defer stop()
 	res, err := train.Run(goctx, ctx, train.Options{
-		OutDir: *out, Backend: backend, BackendName: *backendName, CacheDir: *cache, Settings: *settings, Log: stdout,
+		OutDir: *out, Backend: b, BackendName: config, CacheDir: *cache, Settings: *settings, Log: stdout,
 	})
 	if errors.Is(err, train.ErrInterrupted) {
 		return err

@@ -6,21 +6,23 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego" // registers "go"
+
+	"github.com/structffn/structffn/structffn/backend"
 )
 
 var (
-	once    sync.Once
-	backend backends.Backend
-	err     error
+	once sync.Once
+	b    backends.Backend
+	err  error
 )
 
-// Go returns the shared pure-Go backend, failing the test if it cannot be created.
+// Go returns the shared pure-Go backend (with the project's pure-Go options, see backend.GoOptions),
+// failing the test if it cannot be created.
 func Go(t testing.TB) backends.Backend {
 	t.Helper()
-	once.Do(func() { backend, err = backends.NewWithConfig("go") })
+	once.Do(func() { b, _, err = backend.New("go") })
 	if err != nil {
 		t.Fatalf("pure-Go backend: %v", err)
 	}
-	return backend
+	return b
 }

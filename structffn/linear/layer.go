@@ -9,6 +9,10 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph code reads like math.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	// Every graph that uses these layers gets the DotGeneral gradient as two DotGenerals instead of
+	// GoMLX v0.26.0's broadcast-and-reduce one (see internal/dotgrad).
+	_ "github.com/structffn/structffn/internal/dotgrad"
 )
 
 // ParamSeed is the context hyperparameter (int) seeding the host-side initialisation. Every scope

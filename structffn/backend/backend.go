@@ -1,0 +1,103 @@
+// Package backend picks the GoMLX backend that graphs run on: the pure-Go one ("go"), XLA on the CPU
+// ("xla:cpu") or on an NVIDIA GPU ("xla:cuda"), or "auto" (XLA where its plugin is installed, else go).
+//
+// Names are GoMLX's backend configurations ("go", "go:opt1,opt2", "xla:cpu", ...) with two additions:
+// "auto", and the defaults this project needs on the pure-Go backend (see GoOptions). Nothing is ever
+// downloaded at run time: a missing XLA plugin is an error that says how to install it.
+package backend
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+	_ "github.com/gomlx/gomlx/backends/simplego" // registers "go"
+)
+
+// EnvVar is GoMLX's environment variable naming the backend; it is the default when a name is "".
+const EnvVar = "GOMLX_BACKEND"
+
+// Auto picks XLA when its plugin is installed, else the pure-Go backend.
+const Auto = "auto"
+
+// GoOptions are appended to every pure-Go backend configuration unless it sets the option itself:
+//
+//   - ops_sequential: GoMLX v0.26.0's parallel op scheduler runs each op as a worker-pool task, and a
+//     DotGeneral inside such a task waits on the same pool for its own sub-tasks; with several
+//     DotGenerals in flight (the two-DotGeneral gradient of internal/dotgrad) all workers wait and a
+//     2-core machine deadlocks. Ops run one after another; each DotGeneral still uses every core.
+//   - dotgeneral_large: the blocked DotGeneral kernel is as fast or faster than the "small" one at
+//     every shape this project trains with (measured 1.3-4x on the tiny preset's FFN gradients).
+var GoOptions = []string{"ops_sequential", "dotgeneral_large"}
+
+// Names lists the accepted names, for help lines and errors.
+func Names() []string { return []string{"auto", "go", "xla:cpu", "xla:cuda"} }
+
+// New returns the backend for name ("" = $GOMLX_BACKEND, else Auto) and the resolved configuration
+// that was used, to print at start and record in a run's config.json.
+func New(name string) (backends.Backend, string, error) {
+	config, err := Resolve(name)
+	if err != nil {
+		return nil, "", err
+	}
+	if strings.HasPrefix(config, "xla") && !xlaAvailable() {
+		return nil, "", fmt.Errorf("backend %q: %s", config, xlaMissing())
+	}
+	b, err := backends.NewWithConfig(config)
+	if err != nil {
+		return nil, "", fmt.Errorf("backend %q: %v", config, firstLine(err))
+	}
+	return b, config, nil
+}
+
+// Resolve turns a user's backend name into a GoMLX configuration string without creating it.
+func Resolve(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name = os.Getenv(EnvVar)
+	}
+	if name == "" || name == Auto {
+		if xlaAvailable() {
+			return "xla:cpu", nil
+		}
+		name = "go"
+	}
+	kind, opts, _ := strings.Cut(name, ":")
+	switch kind {
+	case "go", "simplego":
+		return "go:" + goOptions(opts), nil
+	case "xla", "stablehlo":
+		if opts == "" {
+			opts = "cpu"
+		}
+		return "xla:" + opts, nil
+	}
+	return "", fmt.Errorf("unknown backend %q: allowed values are %s", name, strings.Join(Names(), ", "))
+}
+
+// goOptions merges the user's pure-Go options with GoOptions: an option already given (or its
+// opposite, ops_parallel / dotgeneral_small) wins.
+func goOptions(user string) string {
+	var opts []string
+	if user != "" {
+		opts = strings.Split(user, ",")
+	}
+	opposite := map[string]string{"ops_sequential": "ops_parallel", "dotgeneral_large": "dotgeneral_small"}
+	for _, o := range GoOptions {
+		if !slices.Contains(opts, o) && !slices.Contains(opts, opposite[o]) &&
+			!(o == "dotgeneral_large" && slices.Contains(opts, "dotgeneral_check")) {
+			opts = append(opts, o)
+		}
+	}
+	return strings.Join(opts, ",")
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
