@@ -4,6 +4,7 @@ import (
 	stdctx "context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 
@@ -42,7 +43,7 @@ func runTrain(args []string) error {
 	goctx, stop := signal.NotifyContext(stdctx.Background(), os.Interrupt)
 	defer stop()
 	res, err := train.Run(goctx, ctx, train.Options{
-		OutDir: *out, Backend: b, BackendName: config, CacheDir: *cache, Settings: *settings, Log: stdout,
+		OutDir: *out, Backend: b, BackendName: config, Progress: terminal(os.Stderr), CacheDir: *cache, Settings: *settings, Log: stdout,
 	})
 	if errors.Is(err, train.ErrInterrupted) {
 		return err
@@ -51,5 +52,13 @@ func runTrain(args []string) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "done: %d steps, final val loss %.4f, run directory %s\n", res.Steps, res.ValLoss, res.RunDir)
+	return nil
+}
+
+// terminal returns f when it is a terminal (so a progress bar can be redrawn in place), else nil.
+func terminal(f *os.File) io.Writer {
+	if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		return f
+	}
 	return nil
 }

@@ -4,7 +4,8 @@
 // block's FFN stays dense), tied input/output embeddings and a final LayerNorm.
 //
 // Config holds one model's shape; Presets holds the paper's sizes and CPU-sized ones. Params and
-// TrainFLOPs give the exact accounting of the paper; Logits and Loss build the GoMLX graph.
+// TrainFLOPs give the exact accounting of the paper; Logits and Loss build the GoMLX graph; Sampler
+// (and Generate) continue a prompt, with temperature and top-k sampling.
 package model
 
 import (

@@ -29,9 +29,14 @@ type Options struct {
 // seq <= Context. Weights live under ctx's current scope and are created on first use.
 func Logits(ctx *context.Context, cfg Config, tokens *Node, opts Options) *Node {
 	h := Hidden(ctx, cfg, tokens, opts) // [batch, seq, d]
-	emb := embeddings(ctx, cfg, tokens.Graph())
-	// Tied LM head: logits = h · Eᵀ.
-	logits := DotGeneral(h, []int{2}, nil, ConvertDType(emb, h.DType()), []int{1}, nil) // [batch, seq, vocab]
+	return lmHead(ctx, cfg, h)          // [batch, seq, vocab]
+}
+
+// lmHead is the tied output layer: logits [..., vocab] (float32) = h [..., d] · Eᵀ, with E the
+// token embedding table.
+func lmHead(ctx *context.Context, cfg Config, h *Node) *Node {
+	emb := embeddings(ctx, cfg, h.Graph())                                                         // [vocab, d]
+	logits := DotGeneral(h, []int{h.Rank() - 1}, nil, ConvertDType(emb, h.DType()), []int{1}, nil) // [..., vocab]
 	return ConvertDType(logits, dtypes.Float32)
 }
 

@@ -42,7 +42,9 @@ type Options struct {
 	// Settings are -set overrides, re-applied after a checkpoint's saved hyperparameters are loaded, so
 	// that e.g. train_steps can be raised to continue a finished run.
 	Settings string
-	Log      io.Writer    // Stable one-line log (os.Stdout when nil).
+	Log      io.Writer // Stable one-line log (os.Stdout when nil).
+	// Progress, when set, gets a progress bar redrawn in place after every step (a terminal's stderr).
+	Progress io.Writer
 	OnRecord func(Record) // Called with every metrics record (live plots in notebooks).
 }
 
@@ -125,6 +127,9 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 	if err := writeConfig(opts, ctx, cfg, corpus, tok.Name(), totalSteps); err != nil {
 		return nil, err
 	}
+	if err := data.SaveTokenizer(opts.OutDir, tok); err != nil {
+		return nil, err
+	}
 
 	opt := NewAdamW(ctx, cfg.PeakLR, totalSteps)
 	modelFn := func(ctx *context.Context, _ any, inputs []*Node) []*Node {
@@ -175,8 +180,14 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 	began, window := time.Now(), time.Now()
 	var windowSteps int64
 	var lossSum float64
+	var bar *progressBar
+	if opts.Progress != nil {
+		bar = newProgressBar(opts.Progress, start, totalSteps)
+		defer bar.clear()
+	}
 	for step := start; step < totalSteps; step++ {
 		if goctx.Err() != nil {
+			bar.clear()
 			if err := ckpt.Save(); err != nil {
 				return res, fmt.Errorf("interrupted, and the checkpoint could not be saved: %w", err)
 			}
@@ -200,6 +211,7 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 		lossSum += loss
 		windowSteps++
 		done := step + 1
+		bar.update(done, loss, float64(windowSteps*cfg.TokensPerStep())/time.Since(window).Seconds())
 		evalNow := done == totalSteps || (evalEvery > 0 && done%evalEvery == 0)
 		if done%logEvery == 0 || evalNow {
 			elapsed := time.Since(window)
@@ -223,6 +235,7 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 				ppl := math.Exp(v)
 				rec.ValLoss, rec.ValPPL, res.ValLoss = &v, &ppl, v
 			}
+			bar.clear()
 			if err := writeRecord(metricsFile, opts.Log, rec); err != nil {
 				return res, err
 			}
