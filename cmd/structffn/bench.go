@@ -133,8 +133,8 @@ func runBenchTrain(args []string) error {
 		return err
 	}
 	defer b.Finalize()
-	if *peak == 0 && !strings.Contains(config, "cuda") {
-		*peak = bench.CPUPeakTFLOPs()
+	if *peak == 0 {
+		*peak = backend.PeakTFLOPs(config)
 	}
 	fmt.Fprintf(stderr, "bench train on %s ...\n", config)
 	r, err := bench.Train(b, config, ctx, *warmup, *steps, *minTime, *peak)

@@ -9,6 +9,7 @@ package backend
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -100,4 +101,14 @@ func firstLine(err error) string {
 		s = s[:i]
 	}
 	return s
+}
+
+// PeakTFLOPs is the fp32 peak that MFU is relative to for a resolved configuration: on CPU backends an
+// estimate, cores × 32 FLOP/cycle (two 8-wide fp32 FMA pipes, as on Zen 4 and most AVX2/AVX-512
+// cores) × 3.5 GHz; 0 (unknown: pass it explicitly) on GPUs.
+func PeakTFLOPs(config string) float64 {
+	if strings.Contains(config, "cuda") || strings.Contains(config, "gpu") {
+		return 0
+	}
+	return float64(runtime.NumCPU()) * 32 * 3.5e9 / 1e12
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -44,11 +43,6 @@ type TrainResult struct {
 	// TrainFLOPsPerToken is the accounting behind MFU.
 	TrainFLOPsPerToken int64 `json:"train_flops_per_token"`
 }
-
-// CPUPeakTFLOPs estimates this machine's fp32 peak for MFU on CPU backends: cores × 32 FLOP/cycle
-// (two 8-wide fp32 FMA pipes, as on Zen 4 and most AVX2/AVX-512 cores) × 3.5 GHz. It is an estimate;
-// pass the real figure (-peak_tflops) when it is known.
-func CPUPeakTFLOPs() float64 { return float64(runtime.NumCPU()) * 32 * 3.5e9 / 1e12 }
 
 // Train measures training steps per second of the model described by ctx's hyperparameters
 // (train.DefaultContext plus -set overrides) on random tokens: warm-up steps (compilation), then at

@@ -92,7 +92,8 @@ func DefaultContext() *context.Context {
 		ParamEvalBatches:     8,
 		ParamCheckpointEvery: 200,
 		ParamSeed:            0,
-		// Peak dense throughput of the device in TFLOP/s, for MFU (0: MFU not reported).
+		// Peak dense throughput of the device in TFLOP/s, for MFU (0: backend.PeakTFLOPs, an estimate on
+		// CPUs; unknown, so MFU not reported, on GPUs).
 		ParamPeakTFLOPs: 0.0,
 	})
 	return ctx

@@ -24,7 +24,7 @@ func trainTiny(t *testing.T, extra string) (string, *context.Context, *Result) {
 	dir := t.TempDir()
 	ctx := DefaultContext()
 	res, err := Run(stdctx.Background(), ctx, Options{
-		OutDir: dir, Backend: backend(t), BackendName: "go", CacheDir: filepath.Join(t.TempDir(), "cache"),
+		OutDir: dir, Backend: goBackend(t), BackendName: "go", CacheDir: filepath.Join(t.TempDir(), "cache"),
 		Settings: smallSettings(testCorpus(t), "train_steps=2;eval_every=0;"+extra), Log: io.Discard,
 	})
 	if err != nil {
@@ -104,7 +104,7 @@ func TestLoadRestoresTrainedModel(t *testing.T) {
 	prompt := l.Tokenizer.Encode([]byte("the model"))
 	var logits [2][]float32
 	for i, ctx := range []*context.Context{trained, l.Ctx} {
-		s, err := model.NewSampler(backend(t), ctx, l.Config)
+		s, err := model.NewSampler(goBackend(t), ctx, l.Config)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"github.com/gomlx/gomlx/ui/commandline"
 
+	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/data"
 	"github.com/structffn/structffn/structffn/model"
 )
@@ -166,6 +167,9 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 	evalEvery := int64(context.GetParamOr(ctx, ParamEvalEvery, 100))
 	ckptEvery := int64(context.GetParamOr(ctx, ParamCheckpointEvery, 200))
 	peak := context.GetParamOr(ctx, ParamPeakTFLOPs, 0.0) * 1e12
+	if peak == 0 {
+		peak = backend.PeakTFLOPs(opts.BackendName) * 1e12
+	}
 	flopsPerStep := float64(cfg.TrainFLOPsPerToken()) * float64(cfg.TokensPerStep())
 	p := cfg.Params()
 	fmt.Fprintf(opts.Log, "model %s: %s FFN, %s params (%s FFN, %s other), %d tokens/step, %d steps (%d to go), backend %s, tokenizer %s (vocab %d), corpus %s\n",

@@ -54,7 +54,7 @@ func runUntil(t *testing.T, dir, settings string, stopAfter int64) (*Result, []R
 	goctx, cancel := stdctx.WithCancel(stdctx.Background())
 	defer cancel()
 	res, err := Run(goctx, DefaultContext(), Options{
-		OutDir: dir, Backend: backend(t), BackendName: "go", CacheDir: filepath.Join(t.TempDir(), "cache"),
+		OutDir: dir, Backend: goBackend(t), BackendName: "go", CacheDir: filepath.Join(t.TempDir(), "cache"),
 		Settings: settings, Log: &log,
 		OnRecord: func(r Record) {
 			if stopAfter > 0 && r.Step >= stopAfter {

@@ -17,8 +17,8 @@ import (
 	"github.com/structffn/structffn/structffn/linear"
 )
 
-// backend is the pure-Go backend shared by the tests.
-func backend(t testing.TB) backends.Backend { return testbackend.Go(t) }
+// goBackend is the pure-Go backend shared by the tests.
+func goBackend(t testing.TB) backends.Backend { return testbackend.Go(t) }
 
 func TestScheduleShape(t *testing.T) {
 	s := Schedule{Peak: 1e-3, TotalSteps: 1000, WarmupFraction: 0.1, MinFraction: 0.1}
@@ -41,7 +41,7 @@ func TestScheduleShape(t *testing.T) {
 	}
 	// The graph version agrees with the host one.
 	steps := []int64{0, 1, 49, 99, 100, 101, 300, 550, 999, 1000}
-	exec := MustNewExec(backend(t), func(step *Node) *Node { return s.Graph(step) })
+	exec := MustNewExec(goBackend(t), func(step *Node) *Node { return s.Graph(step) })
 	for _, st := range steps {
 		got := tensors.ToScalar[float32](exec.MustExec(st)[0])
 		if want := s.At(st); math.Abs(float64(got)-want) > 1e-9 {
@@ -111,7 +111,7 @@ func TestAdamWClipsAndSchedules(t *testing.T) {
 	ctx.SetParam(ParamWeightDecay, 0.0)
 	opt := NewAdamW(ctx, 0.5, 10)
 	w0 := []float32{3, 4} // loss = Σ w²: grad = 2w = (6, 8), norm 10 -> clipped to norm 1
-	exec := context.MustNewExec(backend(t), ctx, func(ctx *context.Context, g *Graph) *Node {
+	exec := context.MustNewExec(goBackend(t), ctx, func(ctx *context.Context, g *Graph) *Node {
 		w := ctx.VariableWithValue("w", w0).ValueGraph(g)
 		loss := ReduceAllSum(Square(w))
 		opt.UpdateGraph(ctx, g, loss)
