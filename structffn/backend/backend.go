@@ -43,8 +43,8 @@ func New(name string) (backends.Backend, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if strings.HasPrefix(config, "xla") && !xlaAvailable() {
-		return nil, "", fmt.Errorf("backend %q: %s", config, xlaMissing())
+	if plugin, ok := strings.CutPrefix(config, "xla:"); ok && !strings.Contains(plugin, "/") && !xlaAvailable(plugin) {
+		return nil, "", fmt.Errorf("backend %q: %s", config, xlaMissing(plugin))
 	}
 	b, err := backends.NewWithConfig(config)
 	if err != nil {
@@ -60,7 +60,7 @@ func Resolve(name string) (string, error) {
 		name = os.Getenv(EnvVar)
 	}
 	if name == "" || name == Auto {
-		if xlaAvailable() {
+		if xlaAvailable("cpu") {
 			return "xla:cpu", nil
 		}
 		name = "go"
@@ -69,7 +69,7 @@ func Resolve(name string) (string, error) {
 	switch kind {
 	case "go", "simplego":
 		return "go:" + goOptions(opts), nil
-	case "xla", "stablehlo":
+	case "xla", "stablehlo", "hlo", "shlo":
 		if opts == "" {
 			opts = "cpu"
 		}

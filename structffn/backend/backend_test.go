@@ -6,7 +6,7 @@ import (
 )
 
 func TestResolve(t *testing.T) {
-	xla := xlaAvailable()
+	xla := xlaAvailable("cpu")
 	autoWant := "go:ops_sequential,dotgeneral_large"
 	if xla {
 		autoWant = "xla:cpu"

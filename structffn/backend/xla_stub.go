@@ -1,10 +1,10 @@
+//go:build !cgo
+
 package backend
 
-// xlaAvailable reports whether the XLA backend is compiled in and finds a CPU PJRT plugin.
-// (Filled in with the XLA CPU plugin set-up; until then only the pure-Go backend exists.)
-func xlaAvailable() bool { return false }
+// Without cgo the XLA backend (go-xla loads PJRT plugins through cgo) is not compiled in.
+func xlaAvailable(string) bool { return false }
 
-// xlaMissing says why XLA cannot be used and how to fix it.
-func xlaMissing() string {
-	return "the XLA backend is not available in this build: use -backend go"
+func xlaMissing(string) string {
+	return "this binary was built without cgo, so the XLA backend is not in it: rebuild with CGO_ENABLED=1 and a C compiler, or use -backend go"
 }

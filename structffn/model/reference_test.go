@@ -8,9 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/structffn/structffn/internal/testbackend"
 )
 
 // referenceFile is written by testdata/gen_reference.py: an independent PyTorch implementation of
@@ -67,62 +70,69 @@ func TestMatchesPyTorchReference(t *testing.T) {
 	if len(ref.Cases) < 5 {
 		t.Fatalf("%s has %d cases, want 5", referenceFile, len(ref.Cases))
 	}
-	for _, rc := range ref.Cases {
-		t.Run(rc.Name, func(t *testing.T) {
-			cfg := rc.Config
-			cfg.Batch = len(rc.Tokens)
-			if err := cfg.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.New()
-			for key, w := range rc.Weights {
-				scope, name := key[:strings.LastIndex(key, "/")], key[strings.LastIndex(key, "/")+1:]
-				ctx.InAbsPath("/"+scope).VariableWithValue(name, tensors.FromFlatDataAndDimensions(w.float32s(), w.Shape...))
-			}
-			gradKeys := make([]string, 0, len(rc.Grads))
-			for k := range rc.Grads {
-				gradKeys = append(gradKeys, k)
-			}
-			exec := context.MustNewExec(backend(t), ctx, func(ctx *context.Context, tokens, targets *Node) []*Node {
-				logits := Logits(ctx, cfg, tokens, Options{})
-				loss := CrossEntropy(logits, targets)
-				outs := []*Node{logits, loss}
-				for _, k := range gradKeys {
-					scope, name := k[:strings.LastIndex(k, "/")], k[strings.LastIndex(k, "/")+1:]
-					v := ctx.GetVariableByScopeAndName("/"+scope, name)
-					if v == nil {
-						panic(fmt.Sprintf("no variable %s", k))
-					}
-					outs = append(outs, Gradient(loss, v.ValueGraph(tokens.Graph()))[0])
-				}
-				return outs
+	for _, nb := range testbackend.All {
+		for _, rc := range ref.Cases {
+			t.Run(nb.Name+"/"+rc.Name, func(t *testing.T) {
+				matchReference(t, nb.Backend(t), rc)
 			})
-			outs, err := exec.Exec(rc.Tokens, rc.Targets)
-			if err != nil {
-				t.Fatal(err)
+		}
+	}
+}
+
+// matchReference runs one reference case on backend and compares logits, loss and gradients.
+func matchReference(t *testing.T, backend backends.Backend, rc refCase) {
+	cfg := rc.Config
+	cfg.Batch = len(rc.Tokens)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.New()
+	for key, w := range rc.Weights {
+		scope, name := key[:strings.LastIndex(key, "/")], key[strings.LastIndex(key, "/")+1:]
+		ctx.InAbsPath("/"+scope).VariableWithValue(name, tensors.FromFlatDataAndDimensions(w.float32s(), w.Shape...))
+	}
+	gradKeys := make([]string, 0, len(rc.Grads))
+	for k := range rc.Grads {
+		gradKeys = append(gradKeys, k)
+	}
+	exec := context.MustNewExec(backend, ctx, func(ctx *context.Context, tokens, targets *Node) []*Node {
+		logits := Logits(ctx, cfg, tokens, Options{})
+		loss := CrossEntropy(logits, targets)
+		outs := []*Node{logits, loss}
+		for _, k := range gradKeys {
+			scope, name := k[:strings.LastIndex(k, "/")], k[strings.LastIndex(k, "/")+1:]
+			v := ctx.GetVariableByScopeAndName("/"+scope, name)
+			if v == nil {
+				panic(fmt.Sprintf("no variable %s", k))
 			}
-			var created int
-			for range ctx.IterVariables() {
-				created++
-			}
-			if created != len(rc.Weights) {
-				t.Errorf("the model used %d variables, the reference defines %d: a weight name differs", created, len(rc.Weights))
-			}
-			logitsDiff := maxDiff(tensors.MustCopyFlatData[float32](outs[0]), rc.Logits.Data)
-			lossDiff := math.Abs(float64(tensors.ToScalar[float32](outs[1])) - rc.Loss)
-			report := func(what string, diff, tol float64) {
-				status := "OK"
-				if diff > tol {
-					status = "NOT OK"
-					t.Errorf("%s: %s max diff %.3g > %.0g", rc.Name, what, diff, tol)
-				}
-				t.Logf("%-8s %-28s max diff %.3g (tolerance %.0g)", status, what, diff, tol)
-			}
-			report("logits", logitsDiff, 1e-4)
-			report("loss", lossDiff, 1e-5)
-			for i, k := range gradKeys {
-				report("d loss / d "+k, maxDiff(tensors.MustCopyFlatData[float32](outs[2+i]), rc.Grads[k].Data), 1e-5)
-			}
-		})
+			outs = append(outs, Gradient(loss, v.ValueGraph(tokens.Graph()))[0])
+		}
+		return outs
+	})
+	outs, err := exec.Exec(rc.Tokens, rc.Targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created int
+	for range ctx.IterVariables() {
+		created++
+	}
+	if created != len(rc.Weights) {
+		t.Errorf("the model used %d variables, the reference defines %d: a weight name differs", created, len(rc.Weights))
+	}
+	logitsDiff := maxDiff(tensors.MustCopyFlatData[float32](outs[0]), rc.Logits.Data)
+	lossDiff := math.Abs(float64(tensors.ToScalar[float32](outs[1])) - rc.Loss)
+	report := func(what string, diff, tol float64) {
+		status := "OK"
+		if diff > tol {
+			status = "NOT OK"
+			t.Errorf("%s: %s max diff %.3g > %.0g", rc.Name, what, diff, tol)
+		}
+		t.Logf("%-8s %-28s max diff %.3g (tolerance %.0g)", status, what, diff, tol)
+	}
+	report("logits", logitsDiff, 1e-4)
+	report("loss", lossDiff, 1e-5)
+	for i, k := range gradKeys {
+		report("d loss / d "+k, maxDiff(tensors.MustCopyFlatData[float32](outs[2+i]), rc.Grads[k].Data), 1e-5)
 	}
 }
