@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/ui/commandline"
 
 	"github.com/structffn/structffn/internal/dotgrad"
@@ -109,6 +111,8 @@ func runBenchTrain(args []string) error {
 	peak := fs.Float64("peak_tflops", 0, "peak TFLOP/s for MFU (default on CPU: an estimate, cores × 32 FLOP/cycle × 3.5 GHz)")
 	stock := fs.Bool("stock", false, "GoMLX v0.26.0 as shipped: its own DotGeneral gradient (and on go its default options), the baseline the fixes are measured against")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	reference := fs.Bool("reference", false, "then run the PyTorch reference of the same model and step (structffn/bench/pytorch, with $"+torchPythonEnv+") back to back and print the ratio")
+	script := fs.String("reference_script", "structffn/bench/pytorch/train_bench.py", "path of the PyTorch reference script")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -143,14 +147,74 @@ func runBenchTrain(args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		printJSONLine(stdout, r)
+	printTrain(r, *asJSON)
+	if !*reference {
 		return nil
+	}
+	ref, err := runReference(*script, ctx, *warmup, *steps, *minTime, *peak)
+	if err != nil {
+		return err
+	}
+	printTrain(ref, *asJSON)
+	if ref.Params != r.Params || ref.TrainFLOPsPerToken != r.TrainFLOPsPerToken {
+		return fmt.Errorf("the reference built another model (%d params, %d FLOPs/token; ours %d, %d)",
+			ref.Params, ref.TrainFLOPsPerToken, r.Params, r.TrainFLOPsPerToken)
+	}
+	fmt.Fprintf(stderr, "ratio %s / %s: %.2fx tokens/s\n", r.Backend, ref.Backend, r.TokPerS/ref.TokPerS)
+	return nil
+}
+
+func printTrain(r bench.TrainResult, asJSON bool) {
+	if asJSON {
+		printJSONLine(stdout, r)
+		return
 	}
 	fmt.Fprintf(stdout, "%s %s (%s params; L=%d d=%d heads=%d ffn=%d ctx=%d batch=%d vocab=%d R=%d B=%d) on %s: %.0f tok/s, %.1f ms/step, MFU %.2f%% of %.3g TFLOP/s, %d steps\n",
 		r.Preset, r.Structure, strconv.FormatInt(r.Params, 10), r.Layers, r.DModel, r.Heads, r.FFN, r.Ctx, r.Batch, r.Vocab,
 		r.Rank, r.NBlocks, r.Backend, r.TokPerS, r.MsPerStep, 100*r.MFU, r.PeakTFLOPs, r.Steps)
-	return nil
+}
+
+// torchPythonEnv names the Python interpreter that has torch (default python3).
+const torchPythonEnv = "STRUCTFFN_TORCH_PYTHON"
+
+// runReference runs the PyTorch reference script on the model of ctx's hyperparameters and parses
+// its JSON line. Shape overrides map to the script's flags (context -> --ctx, learning_rate -> --lr).
+func runReference(script string, ctx *context.Context, warmup, steps int, minTime time.Duration, peak float64) (bench.TrainResult, error) {
+	var ref bench.TrainResult
+	py := os.Getenv(torchPythonEnv)
+	if py == "" {
+		py = "python3"
+	}
+	args := []string{script,
+		"--preset", context.GetParamOr(ctx, train.ParamPreset, "tiny"),
+		"--structure", context.GetParamOr(ctx, train.ParamStructure, "lowrank"),
+		"--fraction", strconv.FormatFloat(context.GetParamOr(ctx, train.ParamFraction, 1.0), 'g', -1, 64),
+		"--warmup", strconv.Itoa(warmup), "--steps", strconv.Itoa(steps),
+		"--min_time", strconv.FormatFloat(minTime.Seconds(), 'g', -1, 64),
+		"--peak_tflops", strconv.FormatFloat(peak, 'g', -1, 64)}
+	for _, p := range [][2]string{{train.ParamRank, "rank"}, {train.ParamNBlocks, "nblocks"}, {train.ParamLayers, "layers"},
+		{train.ParamDModel, "d_model"}, {train.ParamHeads, "heads"}, {train.ParamKVHeads, "kv_heads"},
+		{train.ParamHeadDim, "head_dim"}, {train.ParamFFN, "ffn"}, {train.ParamContext, "ctx"}, {train.ParamBatch, "batch"}} {
+		if v := context.GetParamOr(ctx, p[0], 0); v != 0 {
+			args = append(args, "--"+p[1], strconv.Itoa(v))
+		}
+	}
+	if lr := context.GetParamOr(ctx, train.ParamLearningRate, 0.0); lr != 0 {
+		args = append(args, "--lr", strconv.FormatFloat(lr, 'g', -1, 64))
+	}
+	fmt.Fprintf(stderr, "bench train: PyTorch reference: %s %s\n", py, strings.Join(args, " "))
+	cmd := exec.Command(py, args...)
+	cmd.Stderr = stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return ref, fmt.Errorf("PyTorch reference (%s %s) failed: %v; install it as structffn/bench/pytorch/README.md says and set %s",
+			py, script, err, torchPythonEnv)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &ref); err != nil {
+		return ref, fmt.Errorf("PyTorch reference printed no JSON result: %v", err)
+	}
+	return ref, nil
 }
 
 func printJSONLine(w io.Writer, v any) {

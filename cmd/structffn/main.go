@@ -37,6 +37,7 @@ var commands = map[string]command{
 	"train":  {"train a model (default: tiny preset, 32% LowRank FFN, Go-source corpus; resumes an existing -out)", runTrain},
 	"data":   {"list corpora and tokenizers, or prepare (download, train the tokenizer, tokenise and cache) one", runData},
 	"bench":  {"measure FFN latency (dense vs structured) or a model's training tokens/s and MFU: bench ffn | bench train", runBench},
+	"runs":   {"summarise run directories (model, tokens, val loss, wall time) as a markdown table or JSON", runRuns},
 	"sample": {"generate text from a trained run directory (its latest checkpoint), streaming as it goes", runSample},
 }
 

@@ -205,3 +205,28 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestSummarize(t *testing.T) {
+	dir, _, res := trainTiny(t, "")
+	s, err := Summarize(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Steps != res.Steps || s.Tokens != res.Steps*res.Config.TokensPerStep() || s.ValLoss == nil || *s.ValLoss != res.ValLoss ||
+		s.Config != res.Config || s.Params != res.Config.Params().Total || s.WallS <= 0 || s.Backend == "" {
+		t.Fatalf("summary %+v does not describe the run (%+v)", s, res)
+	}
+	// A line cut short by a crash is skipped; a directory without metrics is an error.
+	f, err := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"step": 9`)
+	f.Close()
+	if s2, err := Summarize(dir); err != nil || s2.Steps != s.Steps {
+		t.Fatalf("after a truncated line: %+v, %v", s2, err)
+	}
+	if _, err := Summarize(t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a run directory") {
+		t.Fatalf("empty directory: %v", err)
+	}
+}

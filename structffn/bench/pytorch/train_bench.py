@@ -467,8 +467,12 @@ def main(argv=None):
     peak = args.peak_tflops or default_cores() * 32 * 3.5e9 / 1e12
     over = {k: getattr(args, k) for k in ("layers", "d_model", "heads", "kv_heads", "head_dim", "ffn",
                                           "vocab", "ctx", "batch", "lr")}
-    cfg = resolve(args.preset, args.structure, args.fraction, over, args.rank, args.nblocks,
-                  args.all_structured)
+    try:
+        cfg = resolve(args.preset, args.structure, args.fraction, over, args.rank, args.nblocks,
+                      args.all_structured)
+    except ValueError as e:
+        log("train_bench: %s" % e)
+        return 2
     acc = accounting(cfg)
 
     torch.manual_seed(args.seed)
