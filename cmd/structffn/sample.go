@@ -25,7 +25,7 @@ func runSample(args []string) error {
 	temperature := fs.Float64("temperature", 0.8, "softmax temperature; 0 is greedy (argmax)")
 	topK := fs.Int("top_k", 40, "draw among the K most likely tokens; 0 is all")
 	seed := fs.Uint64("seed", 0, "random seed: the same seed, run and prompt give the same text")
-	backendName := fs.String("backend", "go", "GoMLX backend: go (pure Go, no set-up), xla:cpu, xla:cuda or auto")
+	backendName := fs.String("backend", "", backendHelp)
 	cache := fs.String("cache", "", "cache directory, only for runs without tokenizer.json (default $STRUCTFFN_CACHE or the user cache dir)")
 	if err := parseFlags(fs, args); err != nil {
 		return err

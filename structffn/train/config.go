@@ -88,7 +88,7 @@ func DefaultContext() *context.Context {
 		ParamGradClip:     1.0,
 
 		ParamLogEvery:        10,
-		ParamEvalEvery:       100,
+		ParamEvalEvery:       40,
 		ParamEvalBatches:     8,
 		ParamCheckpointEvery: 200,
 		ParamSeed:            0,

@@ -144,16 +144,15 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 		return nil, fmt.Errorf("corpus %q has too few validation tokens (%d) for one window of %d: use a larger corpus or -set val_fraction",
 			corpus, len(ds.Val), cfg.Context+1)
 	}
+	// Validation loss: the mean over the fixed validation batches. Trainer.Eval resets GoMLX's running
+	// mean before each pass (EvalStep alone would keep averaging across every evaluation of the run).
+	valSet := &valDataset{cfg: cfg, inputs: valIn, targets: valTg}
 	evaluate := func() (float64, error) {
-		var sum float64
-		for i := range valIn {
-			m, err := trainer.EvalStep(nil, []*tensors.Tensor{batchTensor(valIn[i], cfg)}, []*tensors.Tensor{batchTensor(valTg[i], cfg)})
-			if err != nil {
-				return 0, err
-			}
-			sum += float64(tensors.ToScalar[float32](m[0]))
+		m, err := trainer.Eval(valSet)
+		if err != nil {
+			return 0, err
 		}
-		return sum / float64(len(valIn)), nil
+		return float64(tensors.ToScalar[float32](m[0])), nil
 	}
 
 	metricsFile, err := os.OpenFile(filepath.Join(opts.OutDir, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -339,4 +338,27 @@ func firstLine(err error) string {
 		s = s[:i]
 	}
 	return s
+}
+
+// valDataset yields the fixed validation batches once (a GoMLX train.Dataset for Trainer.Eval).
+type valDataset struct {
+	cfg             model.Config
+	inputs, targets [][]int32
+	next            int
+}
+
+// Name implements train.Dataset.
+func (d *valDataset) Name() string { return "validation" }
+
+// Reset implements train.Dataset.
+func (d *valDataset) Reset() { d.next = 0 }
+
+// Yield implements train.Dataset: one validation batch, io.EOF after the last.
+func (d *valDataset) Yield() (spec any, inputs, labels []*tensors.Tensor, err error) {
+	if d.next >= len(d.inputs) {
+		return nil, nil, nil, io.EOF
+	}
+	i := d.next
+	d.next++
+	return nil, []*tensors.Tensor{batchTensor(d.inputs[i], d.cfg)}, []*tensors.Tensor{batchTensor(d.targets[i], d.cfg)}, nil
 }

@@ -7,11 +7,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/structffn/structffn/structffn/data"
+	"github.com/structffn/structffn/structffn/model"
 )
 
 // testCorpus writes a small deterministic English-like corpus and returns its path.
@@ -195,5 +203,48 @@ func TestBadSettingsFailClearly(t *testing.T) {
 	_, _, err = runOnce(t, t.TempDir(), smallSettings(filepath.Join(t.TempDir(), "missing.txt"), "train_steps=1"))
 	if err == nil || strings.Contains(err.Error(), "\n") {
 		t.Errorf("missing corpus: error %v, want one line", err)
+	}
+}
+
+// TestValidationLossIsOfTheCurrentModel evaluates twice with training in between: each value must be
+// the mean loss of the model at that step over the validation batches (GoMLX's EvalStep alone keeps a
+// running mean across calls, so a second evaluation would average in the first).
+func TestValidationLossIsOfTheCurrentModel(t *testing.T) {
+	dir := t.TempDir()
+	corpus := testCorpus(t)
+	_, recs, err := runOnce(t, dir, smallSettings(corpus, "train_steps=6;eval_every=3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals []float64
+	for _, r := range recs {
+		if r.ValLoss != nil {
+			vals = append(vals, *r.ValLoss)
+		}
+	}
+	if len(vals) != 2 {
+		t.Fatalf("got %d validation losses, want 2", len(vals))
+	}
+	// The final model's validation loss, recomputed from the checkpoint without the trainer.
+	l, err := Load(dir, filepath.Join(t.TempDir(), "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, _, err := data.Prepare("file:"+corpus, "byte", filepath.Join(t.TempDir(), "cache"), 0.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, tg := ds.ValBatches(l.Config.Batch, l.Config.Context, 2)
+	exec := context.MustNewExec(goBackend(t), l.Ctx, func(ctx *context.Context, tokens, targets *Node) *Node {
+		return model.Loss(ctx, l.Config, tokens, targets, model.Options{})
+	})
+	var sum float64
+	for i := range in {
+		out := exec.MustExec(batchTensor(in[i], l.Config), batchTensor(tg[i], l.Config))
+		sum += float64(tensors.ToScalar[float32](out[0]))
+	}
+	want := sum / float64(len(in))
+	if math.Abs(vals[1]-want) > 1e-5 {
+		t.Fatalf("final validation loss %.6f, but the final model's is %.6f (first evaluation %.6f)", vals[1], want, vals[0])
 	}
 }
