@@ -133,8 +133,7 @@ func RunFFN(backend backends.Backend, backendName string, cases []FFNCase, timin
 	return results, nil
 }
 
-// MeasureFFN times one case: the FFN's weights are initialised as in the model (linear.Spec.Init) and
-// x is random; the median of the timed runs is reported.
+// MeasureFFN times one case on random weights and inputs; the median of the timed runs is reported.
 func MeasureFFN(backend backends.Backend, c FFNCase, timing Timing) (r FFNResult, err error) {
 	defer func() {
 		if e := recover(); e != nil {
@@ -157,7 +156,17 @@ func MeasureFFN(backend backends.Backend, c FFNCase, timing Timing) (r FFNResult
 	}
 
 	ctx := context.New()
-	ctx.SetParam(linear.ParamSeed, 1)
+	// Random N(0, 0.02²) weights: timing does not depend on their values, and the paper's init (an
+	// SVD of each dense init for LowRank) would take longer than the measurement at large widths.
+	for _, fc := range []struct {
+		scope string
+		spec  linear.Spec
+	}{{"fc1", fc1}, {"fc2", fc2}} {
+		weights := append(fc.spec.Weights(), linear.Weight{Name: linear.WeightBias, Shape: []int{fc.spec.Out}})
+		for i, w := range weights {
+			ctx.In(fc.scope).VariableWithValue(w.Name, randomTensor(uint64(i), 0.02, w.Shape...))
+		}
+	}
 	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, x *Node) *Node {
 		return ffnGraph(ctx, fc1, fc2, x, c.Pass == Backward)
 	})
@@ -165,7 +174,7 @@ func MeasureFFN(backend backends.Backend, c FFNCase, timing Timing) (r FFNResult
 		return r, err
 	}
 	defer exec.Finalize()
-	x := randomTensor(c.Tokens, c.Width)
+	x := randomTensor(7, 1, c.Tokens, c.Width)
 	run := func() error {
 		out, err := exec.Exec(x)
 		if err != nil {
@@ -215,12 +224,13 @@ func ffnGraph(ctx *context.Context, fc1, fc2 linear.Spec, x *Node, grads bool) *
 	return total
 }
 
-func randomTensor(dims ...int) *tensors.Tensor {
-	r := rand.New(rand.NewPCG(7, 7))
+// randomTensor is N(0, std²) float32 of the given shape, from a fixed seed.
+func randomTensor(seed uint64, std float64, dims ...int) *tensors.Tensor {
+	r := rand.New(rand.NewPCG(seed, 7))
 	t := tensors.FromShape(shapes.Make(dtypes.Float32, dims...))
 	_ = tensors.MutableFlatData(t, func(flat []float32) {
 		for i := range flat {
-			flat[i] = float32(r.NormFloat64())
+			flat[i] = float32(std * r.NormFloat64())
 		}
 	})
 	return t

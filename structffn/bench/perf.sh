@@ -36,4 +36,33 @@ echo "== FFN latency, XLA CPU"
 
 echo "== FFN latency, pure Go"
 "$S" bench ffn -backend go -widths 256,512 -tokens 16,256,1024 -json | tee "$OUT/ffn-go.jsonl"
+echo "== tables (markdown) -> $OUT/tables.md"
+python3 - "$OUT" <<'PY' | tee "$OUT/tables.md"
+import json, sys, collections
+out = sys.argv[1]
+def load(name):
+    with open(f"{out}/{name}") as f:
+        return [json.loads(l) for l in f if l.startswith("{")]
+train = load("train.jsonl")
+print("| preset | structure | backend | tok/s | ms/step | MFU | vs PyTorch |")
+print("|---|---|---|---|---|---|---|")
+ref = {(r["preset"], r["structure"]): r["tok_per_s"] for r in train if r["backend"].startswith("pytorch")}
+for r in train:
+    k = (r["preset"], r["structure"])
+    ratio = f'{r["tok_per_s"] / ref[k]:.2f}x' if k in ref else "-"
+    print(f'| {r["preset"]} | {r["structure"]} | {r["backend"]} | {r["tok_per_s"]:.0f} | {r["ms_per_step"]:.1f} | {100*r["mfu"]:.1f}% | {ratio} |')
+for name in ("ffn-xla.jsonl", "ffn-go.jsonl"):
+    rows = load(name)
+    print(f"\n{name}: ms (GFLOP/s, speed-up vs dense)\n")
+    cols = sorted({(r["structure"], r["fraction"]) for r in rows}, key=lambda c: (c[0] != "dense", c[0], -c[1]))
+    print("| d | tokens | pass | " + " | ".join(f"{s} {100*f:.1f}%" if s != "dense" else "dense" for s, f in cols) + " |")
+    print("|---|---|---|" + "---|" * len(cols))
+    cell = {(r["width"], r["tokens"], r["pass"], r["structure"], r["fraction"]): r for r in rows}
+    for w, t, p in sorted({(r["width"], r["tokens"], r["pass"]) for r in rows}):
+        vals = []
+        for s, f in cols:
+            r = cell.get((w, t, p, s, f))
+            vals.append("-" if r is None else f'{r["ms"]:.3g} ({r["gflops"]:.0f}, {r["speedup"]:.2f}x)')
+        print(f"| {w} | {t} | {p} | " + " | ".join(vals) + " |")
+PY
 echo "results in $OUT"
