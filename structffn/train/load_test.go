@@ -64,8 +64,9 @@ func sameFiles(a, b map[string][]byte) bool {
 	return true
 }
 
-func TestLoadRestoresTrainedModel(t *testing.T) {
-	dir, trained, res := trainTiny(t, "")
+// loadUnchanged loads dir and checks that loading left every file in it as it was.
+func loadUnchanged(t *testing.T, dir string) *Loaded {
+	t.Helper()
 	before := snapshot(t, dir)
 	l, err := Load(dir, t.TempDir())
 	if err != nil {
@@ -74,6 +75,12 @@ func TestLoadRestoresTrainedModel(t *testing.T) {
 	if !sameFiles(before, snapshot(t, dir)) {
 		t.Errorf("Load changed the run directory")
 	}
+	return l
+}
+
+func TestLoadRestoresTrainedModel(t *testing.T) {
+	dir, trained, res := trainTiny(t, "")
+	l := loadUnchanged(t, dir)
 	if l.Step != 2 || l.Config != res.Config || l.Tokenizer.Name() != "byte" || l.Dir != dir || !strings.HasPrefix(l.Corpus, "file:") {
 		t.Errorf("loaded step %d, config %+v, tokenizer %s, corpus %q; want step 2, config %+v, byte, the file corpus",
 			l.Step, l.Config, l.Tokenizer.Name(), l.Corpus, res.Config)
@@ -130,14 +137,7 @@ func TestLoadRebuildsTokenizerOfOldRuns(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, data.TokenizerFile)); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(t, dir)
-	l, err := Load(dir, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !sameFiles(before, snapshot(t, dir)) {
-		t.Errorf("Load changed the run directory")
-	}
+	l := loadUnchanged(t, dir)
 	text := []byte("the low rank model trains. every guided step")
 	if l.Tokenizer.Name() != "bpe:300" || !slices.Equal(l.Tokenizer.Encode(text), saved.Encode(text)) {
 		t.Errorf("rebuilt tokenizer %s encodes differently from the saved one", l.Tokenizer.Name())
