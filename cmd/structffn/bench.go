@@ -128,6 +128,7 @@ func runBenchTrain(args []string) error {
 		dotgrad.Uninstall()
 		defer dotgrad.Install()
 	}
+	*backendName = train.BackendName(ctx, *backendName)
 	if cfg, _ := backend.Resolve(*backendName); *stock && strings.HasPrefix(cfg, "go") {
 		config = "go (stock v0.26.0)"
 		if b, err = backends.NewWithConfig("go"); err != nil {

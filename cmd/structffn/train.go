@@ -36,7 +36,7 @@ func runTrain(args []string) error {
 	if _, err := commandline.ParseContextSettings(ctx, *settings); err != nil {
 		return fmt.Errorf("-set: %v", err)
 	}
-	b, config, err := backend.New(*backendName)
+	b, config, err := backend.New(train.BackendName(ctx, *backendName))
 	if err != nil {
 		return err
 	}

@@ -95,6 +95,8 @@ func DefaultContext() *context.Context {
 		// Peak dense throughput of the device in TFLOP/s, for MFU (0: backend.PeakTFLOPs, an estimate on
 		// CPUs; unknown, so MFU not reported, on GPUs).
 		ParamPeakTFLOPs: 0.0,
+		// Backend: "" ($GOMLX_BACKEND, else auto: XLA CPU when its plugin is installed, else pure Go).
+		ParamBackend: "",
 	})
 	return ctx
 }

@@ -31,6 +31,18 @@ import (
 // ParamPeakTFLOPs is the accelerator's peak dense throughput (TFLOP/s) that MFU is relative to.
 const ParamPeakTFLOPs = "peak_tflops"
 
+// ParamBackend names the backend (backend.Resolve: auto, go, xla:cpu, xla:cuda; "" = $GOMLX_BACKEND,
+// else auto), so that -set and notebook --set choose it like any hyperparameter. A -backend flag wins.
+const ParamBackend = "backend"
+
+// BackendName is the backend a run of ctx asks for: flag when set, else ctx's ParamBackend.
+func BackendName(ctx *context.Context, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return context.GetParamOr(ctx, ParamBackend, "")
+}
+
 // ErrInterrupted is returned by Run when its context is cancelled (Ctrl-C): a checkpoint was saved.
 var ErrInterrupted = errors.New("training interrupted; a checkpoint was saved: run the same command again to resume")
 

@@ -135,3 +135,20 @@ func TestAdamWClipsAndSchedules(t *testing.T) {
 		}
 	}
 }
+
+func TestBackendName(t *testing.T) {
+	for _, c := range []struct{ set, flag, want string }{
+		{"", "", ""},
+		{"backend=xla:cpu", "", "xla:cpu"},
+		{"backend=xla:cpu", "go", "go"},
+		{"", "go", "go"},
+	} {
+		ctx := DefaultContext()
+		if _, err := commandline.ParseContextSettings(ctx, c.set); err != nil {
+			t.Fatal(err)
+		}
+		if got := BackendName(ctx, c.flag); got != c.want {
+			t.Errorf("-set %q -backend %q: got %q, want %q", c.set, c.flag, got, c.want)
+		}
+	}
+}
