@@ -1,0 +1,89 @@
+package guide
+
+import (
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph code reads like math.
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+
+	"github.com/structffn/structffn/structffn/linear"
+	"github.com/structffn/structffn/structffn/model"
+)
+
+// WeightGuide is the dense guide W [Out, In] kept beside a structured matrix's weights.
+const WeightGuide = "guide"
+
+// AlphaGraph is Alpha computed in the graph from the optimizer step (int64 scalar): a float32 scalar.
+func (s Schedule) AlphaGraph(step *Node) *Node {
+	g := step.Graph()
+	if s.Steps <= 0 {
+		return Scalar(g, dtypes.Float32, 0)
+	}
+	t := ConvertDType(step, dtypes.Float32)
+	frac := MinScalar(DivScalar(t, float64(s.Steps)), 1) // t/T, capped: α = 0 from T on
+	var alpha *Node
+	if s.Kind == Linear {
+		alpha = OneMinus(frac)
+	} else {
+		alpha = MulScalar(AddScalar(Cos(MulScalar(frac, math.Pi)), 1), 0.5)
+	}
+	return Where(GreaterOrEqual(t, Scalar(g, dtypes.Float32, float64(s.Steps))), ZerosLike(alpha), alpha)
+}
+
+// Linear returns a model.LinearFn that builds a self-guided structured matrix (PAPER.md §3): the
+// structured weights of linear.Layer plus a dense guide W initialised to their merged operator, and
+//
+//	o = α·W x + (1−α)·f(x) + b   when the layer draws u ~ U(0,1) < α, else  o = f(x) + b,
+//
+// with α = s.AlphaGraph(optimizer step) and one u per layer per call (Skip). Dense specs (the first
+// block's FFN) pass through unguided. The guide term is masked, not branched (GoMLX v0.26.0 has no
+// conditional op), so this graph always spends the guide's FLOPs; the accounting (GuideTrainFLOPs)
+// counts the paper's expected cost.
+func (s Schedule) Linear(ctx *context.Context, spec linear.Spec, x *Node) *Node {
+	if spec.Kind == linear.Dense {
+		return linear.Layer(ctx, spec, x)
+	}
+	if err := spec.Validate(); err != nil {
+		panic(err)
+	}
+	g := x.Graph()
+	w := linear.Variables(ctx, g, spec)
+	guide := guideVariable(ctx, spec).ValueGraph(g) // [Out, In]
+	noBias := spec
+	noBias.Bias = false
+	f := linear.Apply(noBias, w, x)                                                              // [..., Out]
+	wx := DotGeneral(x, []int{x.Rank() - 1}, nil, ConvertDType(guide, x.DType()), []int{1}, nil) // [..., Out]
+	alpha := s.AlphaGraph(optimizers.GetGlobalStepVar(ctx).ValueGraph(g))
+	u := ctx.RandomUniform(g, shapes.Make(dtypes.Float32))
+	use := ConvertDType(LessThan(u, alpha), dtypes.Float32) // 1: guide on (u < α), 0: skipped
+	mix := ConvertDType(Mul(use, alpha), x.DType())
+	o := Add(f, Mul(mix, Sub(wx, f))) // α·Wx + (1−α)·f when on, f when skipped
+	if spec.Bias {
+		o = Add(o, ExpandLeftToRank(ConvertDType(w[linear.WeightBias], x.DType()), o.Rank()))
+	}
+	return o
+}
+
+// guideVariable returns the scope's guide, creating it from the merged structured weights (their
+// current values: the initialisation, or a checkpoint's).
+func guideVariable(ctx *context.Context, spec linear.Spec) *context.Variable {
+	if v := ctx.GetVariable(WeightGuide); v != nil {
+		return v
+	}
+	host := linear.HostWeights{}
+	for _, wt := range spec.Weights() {
+		host[wt.Name] = tensors.MustCopyFlatData[float32](ctx.GetVariable(wt.Name).MustValue())
+	}
+	merged, err := spec.Merge(host)
+	if err != nil {
+		panic(err)
+	}
+	return ctx.VariableWithValue(WeightGuide, tensors.FromFlatDataAndDimensions(merged, spec.Out, spec.In))
+}
+
+// Options returns model options that guide every structured FFN matrix with schedule s.
+func (s Schedule) Options() model.Options { return model.Options{FFNLinear: s.Linear} }
