@@ -87,6 +87,10 @@ func DefaultContext() *context.Context {
 		ParamEpsilon:      1e-8,
 		ParamGradClip:     1.0,
 
+		ParamSGT:         "off",
+		ParamSGTSchedule: "cosine",
+		ParamSGTRatio:    0.5,
+
 		ParamLogEvery:        10,
 		ParamEvalEvery:       40,
 		ParamEvalBatches:     8,

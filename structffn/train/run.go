@@ -132,10 +132,15 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 	if err := ds.CheckContext(cfg.Context); err != nil {
 		return nil, err
 	}
-	totalSteps := cfg.Steps()
-	if totalSteps <= 0 {
+	baseSteps := cfg.Steps()
+	if baseSteps <= 0 {
 		return nil, fmt.Errorf("the token budget %d buys no step of %d tokens: -set train_steps=N", cfg.Tokens, cfg.TokensPerStep())
 	}
+	sgt, err := newSGTPlan(ctx, cfg, baseSteps)
+	if err != nil {
+		return nil, err
+	}
+	totalSteps := sgt.plan.TotalSteps // fixed-FLOPs SGT replays the guided steps' data at the end
 	seed := uint64(context.GetParamOr(ctx, ParamSeed, 0))
 	if err := writeConfig(opts, ctx, cfg, corpus, tok.Name(), totalSteps); err != nil {
 		return nil, err
@@ -145,8 +150,14 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 	}
 
 	opt := NewAdamW(ctx, cfg.PeakLR, totalSteps)
-	modelFn := func(ctx *context.Context, _ any, inputs []*Node) []*Node {
-		return []*Node{model.Logits(ctx, cfg, inputs[0], model.Options{})}
+	// The guided graph (spec "guided") runs during SGT's window; the plain one after it and for
+	// validation, so that the guide costs nothing once switched off.
+	modelFn := func(ctx *context.Context, spec any, inputs []*Node) []*Node {
+		mopts := model.Options{}
+		if spec == "guided" {
+			mopts = sgt.schedule.Options()
+		}
+		return []*Node{model.Logits(ctx, cfg, inputs[0], mopts)}
 	}
 	lossFn := func(labels, predictions []*Node) *Node { return model.CrossEntropy(predictions[0], labels[0]) }
 	trainer := gomlxtrain.NewTrainer(opts.Backend, ctx, modelFn, lossFn, opt, nil, nil)
@@ -209,8 +220,12 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 			fmt.Fprintf(opts.Log, "interrupted at step %d: checkpoint saved in %s\n", step, ckptDir)
 			return res, ErrInterrupted
 		}
-		in, tg := ds.TrainBatch(seed, step, cfg.Batch, cfg.Context)
-		m, err := trainer.TrainStep(nil, []*tensors.Tensor{batchTensor(in, cfg)}, []*tensors.Tensor{batchTensor(tg, cfg)})
+		in, tg := ds.TrainBatch(seed, sgt.plan.DataStep(step), cfg.Batch, cfg.Context)
+		var spec any
+		if sgt.guided(step) {
+			spec = "guided"
+		}
+		m, err := trainer.TrainStep(spec, []*tensors.Tensor{batchTensor(in, cfg)}, []*tensors.Tensor{batchTensor(tg, cfg)})
 		if err != nil {
 			return res, fmt.Errorf("step %d: %v", step+1, firstLine(err))
 		}
@@ -236,7 +251,7 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 				GradNorm:   float64(tensors.ToScalar[float32](ctx.InAbsPath("/" + optimizers.Scope).GetVariable(GradNormVariable).MustValue())),
 				MsPerStep:  elapsed.Seconds() * 1000 / float64(windowSteps),
 				TokPerS:    float64(windowSteps*cfg.TokensPerStep()) / elapsed.Seconds(),
-				TrainFLOPs: flopsPerStep * float64(done),
+				TrainFLOPs: flopsPerStep*float64(done) + sgt.guideFLOPs(cfg, done),
 				ElapsedS:   time.Since(began).Seconds(),
 			}
 			if peak > 0 {

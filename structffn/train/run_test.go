@@ -248,3 +248,58 @@ func TestValidationLossIsOfTheCurrentModel(t *testing.T) {
 		t.Fatalf("final validation loss %.6f, but the final model's is %.6f (first evaluation %.6f)", vals[1], want, vals[0])
 	}
 }
+
+// TestSelfGuidedRuns trains with SGT in both modes: the guided steps run the guided graph (guide
+// weights exist and move), fixed-FLOPs mode trains N(1+p) steps, and train_flops include the guide.
+func TestSelfGuidedRuns(t *testing.T) {
+	corpus := testCorpus(t)
+	for _, c := range []struct {
+		mode      string
+		wantSteps int64
+	}{{"steps", 8}, {"flops", 0}} {
+		t.Run(c.mode, func(t *testing.T) {
+			dir := t.TempDir()
+			res, recs, err := runOnce(t, dir, smallSettings(corpus, "train_steps=8;eval_every=0;sgt="+c.mode))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, _, err := runOnce(t, t.TempDir(), smallSettings(corpus, "train_steps=8;eval_every=0"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.mode == "steps" && res.Steps != 8 {
+				t.Errorf("sgt=steps trained %d steps, want 8", res.Steps)
+			}
+			if c.mode == "flops" && res.Steps <= 8 {
+				t.Errorf("sgt=flops trained %d steps, want more than the 8 base steps (replay)", res.Steps)
+			}
+			last := recs[len(recs)-1]
+			base := float64(res.Config.TrainFLOPsPerToken()) * float64(res.Config.TokensPerStep()) * float64(res.Steps)
+			if last.TrainFLOPs <= base {
+				t.Errorf("train_flops %g does not include the guide (structured alone %g)", last.TrainFLOPs, base)
+			}
+			if math.IsNaN(res.FinalLoss) || res.FinalLoss == plain.FinalLoss {
+				t.Errorf("guided final loss %g vs unguided %g: the guide changed nothing", res.FinalLoss, plain.FinalLoss)
+			}
+			l, err := Load(dir, filepath.Join(t.TempDir(), "cache"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			guides := 0
+			l.Ctx.EnumerateVariables(func(v *context.Variable) {
+				if v.Name() == "guide" {
+					guides++
+				}
+			})
+			if guides != 2 { // block 1's fc1 and fc2 (block 0's FFN is dense)
+				t.Errorf("checkpoint has %d guide matrices, want 2", guides)
+			}
+		})
+	}
+	if _, _, err := runOnce(t, t.TempDir(), smallSettings(corpus, "train_steps=2;sgt=always")); err == nil || !strings.Contains(err.Error(), "allowed values are off, steps, flops") {
+		t.Errorf("bad sgt mode: %v", err)
+	}
+	if _, _, err := runOnce(t, t.TempDir(), smallSettings(corpus, "train_steps=2;sgt=steps;structure=dense")); err == nil || !strings.Contains(err.Error(), "needs a structured FFN") {
+		t.Errorf("sgt on a dense model: %v", err)
+	}
+}

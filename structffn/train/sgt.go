@@ -1,0 +1,76 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/structffn/structffn/structffn/guide"
+	"github.com/structffn/structffn/structffn/linear"
+	"github.com/structffn/structffn/structffn/model"
+)
+
+// Self-guided training hyperparameters (PAPER.md §3).
+const (
+	ParamSGT         = "sgt"          // "off", "steps" (guide over the first sgt_ratio of the steps, same tokens) or "flops" (matched to the dense model's FLOPs: guided p·N steps replayed at the end).
+	ParamSGTSchedule = "sgt_schedule" // α schedule over the guided window: cosine or linear.
+	ParamSGTRatio    = "sgt_ratio"    // Guided fraction of the steps in "steps" mode (the paper's 0.5).
+)
+
+// sgtPlan is how a run guides: the α schedule (Steps = 0: no guide), and the step plan (the
+// optimizer steps, and which data step each trains on).
+type sgtPlan struct {
+	mode     string
+	schedule guide.Schedule
+	plan     guide.Plan
+}
+
+// newSGTPlan resolves ctx's SGT settings for a model of cfg trained n base steps.
+func newSGTPlan(ctx *context.Context, cfg model.Config, n int64) (sgtPlan, error) {
+	s := sgtPlan{mode: context.GetParamOr(ctx, ParamSGT, "off"), plan: guide.Plan{BaseSteps: n, TotalSteps: n}}
+	kind := context.GetParamOr(ctx, ParamSGTSchedule, guide.Cosine)
+	switch s.mode {
+	case "off", "":
+		s.mode = "off"
+		return s, nil
+	case "steps", "flops":
+	default:
+		return s, fmt.Errorf("unknown sgt %q: allowed values are off, steps, flops", s.mode)
+	}
+	if cfg.Structure == linear.Dense {
+		return s, fmt.Errorf("sgt=%s needs a structured FFN to guide: -set structure=lowrank (or blockdense, blockshuffle)", s.mode)
+	}
+	if s.mode == "steps" {
+		ratio := context.GetParamOr(ctx, ParamSGTRatio, 0.5)
+		if !(ratio > 0 && ratio <= 1) {
+			return s, fmt.Errorf("sgt_ratio %g must be in (0, 1]", ratio)
+		}
+		s.schedule = guide.Schedule{Kind: kind, Steps: guide.Window(n, ratio)}
+		s.plan.GuidedSteps = s.schedule.Steps
+	} else {
+		dense, err := cfg.WithStructure(linear.Dense, 1)
+		if err != nil {
+			return s, err
+		}
+		p, err := guide.SolveP(dense, cfg)
+		if err != nil {
+			return s, err
+		}
+		if s.plan, err = guide.NewPlan(n, p); err != nil {
+			return s, err
+		}
+		s.schedule = guide.Schedule{Kind: kind, Steps: s.plan.GuidedSteps}
+	}
+	return s, s.schedule.Validate()
+}
+
+// guided reports whether optimizer step runs the guided graph.
+func (s sgtPlan) guided(step int64) bool { return s.schedule.Steps > 0 && step < s.schedule.Steps }
+
+// guideFLOPs is the expected training FLOPs of the guides over the first done steps.
+func (s sgtPlan) guideFLOPs(cfg model.Config, done int64) float64 {
+	if s.schedule.Steps == 0 {
+		return 0
+	}
+	return guide.GuideTrainFLOPs(cfg, s.schedule, 0, done)
+}
