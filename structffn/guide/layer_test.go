@@ -97,3 +97,67 @@ func TestGuidedLayer(t *testing.T) {
 		})
 	}
 }
+
+func TestDrawPattern(t *testing.T) {
+	s := Schedule{Cosine, 100}
+	for _, step := range []int64{0, 25, 50, 75, 100} {
+		const draws = 4000
+		on := 0
+		p := s.DrawPattern(7, step, draws)
+		for _, b := range p {
+			if b {
+				on++
+			}
+		}
+		alpha := s.Alpha(step)
+		se := math.Sqrt(alpha*(1-alpha)/draws) + 1e-9
+		if got := float64(on) / draws; math.Abs(got-alpha) > 4*se {
+			t.Errorf("step %d: guide on in %.3f of draws, α = %.3f", step, got, alpha)
+		}
+		if q := s.DrawPattern(7, step, draws); q.String() != p.String() {
+			t.Errorf("step %d: the draw is not a pure function of (seed, step)", step)
+		}
+	}
+	if p, ok := ParsePattern(Pattern{true, false, true}.String()); !ok || p.String() != "guided:101" || !p.Any() {
+		t.Errorf("pattern round trip: %v %v", p, ok)
+	}
+	if _, ok := ParsePattern("guided"); ok {
+		t.Error("ParsePattern accepted the masked graph's key")
+	}
+}
+
+// TestLinearForGuidesOnlyDrawnMatrices builds two structured matrices with pattern [on, off] at
+// step 0 (α = 1) and zero guides: the first is W·x + b = 0, the second the plain structured output.
+func TestLinearForGuidesOnlyDrawnMatrices(t *testing.T) {
+	spec := linear.Spec{Kind: linear.LowRank, In: 16, Out: 16, Rank: 4, Bias: true}
+	s := Schedule{Cosine, 10}
+	ctx := context.New()
+	x := make([]float32, 3*16)
+	for i := range x {
+		x[i] = float32(i%7) - 3
+	}
+	exec := context.MustNewExec(testbackend.Go(t), ctx, func(ctx *context.Context, x *Node) []*Node {
+		lin := s.LinearFor(Pattern{true, false})
+		a := lin(ctx.In("a"), spec, x)
+		b := lin(ctx.In("b"), spec, x)
+		plainB := linear.Layer(ctx.In("b"), spec, x)
+		return []*Node{a, b, plainB}
+	})
+	in := tensors.FromFlatDataAndDimensions(x, 3, 16)
+	exec.MustExec(in)
+	for _, scope := range []string{"/a", "/b"} {
+		v := ctx.GetVariableByScopeAndName(scope, WeightGuide)
+		if v == nil {
+			t.Fatalf("no guide in %s", scope)
+		}
+		v.SetValue(tensors.FromFlatDataAndDimensions(make([]float32, 16*16), 16, 16))
+	}
+	out := exec.MustExec(in)
+	a, b, plainB := tensors.MustCopyFlatData[float32](out[0]), tensors.MustCopyFlatData[float32](out[1]), tensors.MustCopyFlatData[float32](out[2])
+	if d := maxAbsDiff(a, make([]float32, len(a))); d != 0 {
+		t.Errorf("drawn matrix did not use its (zero) guide: %g from zero", d)
+	}
+	if d := maxAbsDiff(b, plainB); d != 0 {
+		t.Errorf("skipped matrix differs from the plain structured layer by %g", d)
+	}
+}

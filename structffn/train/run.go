@@ -25,6 +25,7 @@ import (
 
 	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/data"
+	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/model"
 )
 
@@ -156,6 +157,10 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 		mopts := model.Options{}
 		if spec == "guided" {
 			mopts = sgt.schedule.Options()
+		} else if key, ok := spec.(string); ok {
+			if p, ok := guide.ParsePattern(key); ok {
+				mopts.FFNLinear = sgt.schedule.LinearFor(p)
+			}
 		}
 		return []*Node{model.Logits(ctx, cfg, inputs[0], mopts)}
 	}
@@ -221,10 +226,7 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 			return res, ErrInterrupted
 		}
 		in, tg := ds.TrainBatch(seed, sgt.plan.DataStep(step), cfg.Batch, cfg.Context)
-		var spec any
-		if sgt.guided(step) {
-			spec = "guided"
-		}
+		spec := sgt.spec(seed, step)
 		m, err := trainer.TrainStep(spec, []*tensors.Tensor{batchTensor(in, cfg)}, []*tensors.Tensor{batchTensor(tg, cfg)})
 		if err != nil {
 			return res, fmt.Errorf("step %d: %v", step+1, firstLine(err))

@@ -23,11 +23,13 @@ type sgtPlan struct {
 	mode     string
 	schedule guide.Schedule
 	plan     guide.Plan
+	matrices int // structured FFN matrices (each with a guide)
 }
 
 // newSGTPlan resolves ctx's SGT settings for a model of cfg trained n base steps.
 func newSGTPlan(ctx *context.Context, cfg model.Config, n int64) (sgtPlan, error) {
-	s := sgtPlan{mode: context.GetParamOr(ctx, ParamSGT, "off"), plan: guide.Plan{BaseSteps: n, TotalSteps: n}}
+	s := sgtPlan{mode: context.GetParamOr(ctx, ParamSGT, "off"), plan: guide.Plan{BaseSteps: n, TotalSteps: n},
+		matrices: guide.GuidedMatrices(cfg)}
 	kind := context.GetParamOr(ctx, ParamSGTSchedule, guide.Cosine)
 	switch s.mode {
 	case "off", "":
@@ -64,8 +66,26 @@ func newSGTPlan(ctx *context.Context, cfg model.Config, n int64) (sgtPlan, error
 	return s, s.schedule.Validate()
 }
 
-// guided reports whether optimizer step runs the guided graph.
-func (s sgtPlan) guided(step int64) bool { return s.schedule.Steps > 0 && step < s.schedule.Steps }
+// MaxPatternMatrices bounds the models whose skip decisions are drawn on the host, one compiled graph
+// per pattern (2^n at most), so that a skipped guide costs nothing. Models with more structured
+// matrices use one graph that draws u in-graph and masks the guide (same distribution, full cost).
+const MaxPatternMatrices = 6
+
+// spec is the trainer's graph key for an optimizer step: nil (the plain graph: outside the window,
+// or every guide skipped), a guide.Pattern's string, or "guided" (the masked graph).
+func (s sgtPlan) spec(seed uint64, step int64) any {
+	if s.schedule.Steps == 0 || step >= s.schedule.Steps {
+		return nil
+	}
+	if s.matrices > MaxPatternMatrices {
+		return "guided"
+	}
+	p := s.schedule.DrawPattern(seed, step, s.matrices)
+	if !p.Any() {
+		return nil
+	}
+	return p.String()
+}
 
 // guideFLOPs is the expected training FLOPs of the guides over the first done steps.
 func (s sgtPlan) guideFLOPs(cfg model.Config, done int64) float64 {
