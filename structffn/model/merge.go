@@ -1,0 +1,90 @@
+package model
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/structffn/structffn/structffn/linear"
+)
+
+// Merged returns the dense model equivalent to a structured one (PAPER.md §5, pre-merging): a new
+// context holding every weight of ctx (the model's weights at ctx's root scope; optimizer state and
+// SGT guides are left out), with each structured FFN matrix replaced by its merged dense M×N matrix,
+// and the dense config to build it with. Its logits equal the structured model's up to float32
+// rounding; it trades the structure's fewer FLOPs for one large matmul per matrix, which is faster
+// when few tokens are in flight (decoding).
+func Merged(ctx *context.Context, cfg Config) (*context.Context, Config, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, cfg, err
+	}
+	dense := cfg
+	dense.Structure, dense.Rank, dense.NBlocks, dense.AllStructured = linear.Dense, 0, 0, false
+	structured := map[string]bool{} // scopes of structured FFN matrices
+	for layer := range cfg.Layers {
+		for i, spec := range specsOf(cfg, layer) {
+			if spec.Kind != linear.Dense {
+				structured[ffnScope(layer, i)] = true
+			}
+		}
+	}
+	merged := context.New()
+	for v := range ctx.IterVariables() {
+		scope := v.Scope()
+		if !isModelScope(scope) || structured[scope] && v.Name() != linear.WeightBias {
+			continue // optimizer state, RNG, step; structured weights and guides (merged below)
+		}
+		val, err := v.Value()
+		if err != nil {
+			return nil, cfg, fmt.Errorf("reading %s: %w", v.ScopeAndName(), err)
+		}
+		clone, err := val.LocalClone()
+		if err != nil {
+			return nil, cfg, fmt.Errorf("copying %s: %w", v.ScopeAndName(), err)
+		}
+		merged.InAbsPath(scope).VariableWithValue(v.Name(), clone)
+	}
+	for layer := range cfg.Layers {
+		for i, spec := range specsOf(cfg, layer) {
+			if spec.Kind == linear.Dense {
+				continue
+			}
+			scope := ffnScope(layer, i)
+			host := linear.HostWeights{}
+			for _, w := range spec.Weights() {
+				v := ctx.GetVariableByScopeAndName(scope, w.Name)
+				if v == nil {
+					return nil, cfg, fmt.Errorf("no %s/%s: the context does not hold a %s model", scope, w.Name, spec)
+				}
+				host[w.Name] = tensors.MustCopyFlatData[float32](v.MustValue())
+			}
+			w, err := spec.Merge(host)
+			if err != nil {
+				return nil, cfg, err
+			}
+			merged.InAbsPath(scope).VariableWithValue(linear.WeightDense, tensors.FromFlatDataAndDimensions(w, spec.Out, spec.In))
+		}
+	}
+	return merged, dense, nil
+}
+
+// ffnScope is the scope of block layer's FFN matrix i (0: fc1, 1: fc2).
+func ffnScope(layer, i int) string { return fmt.Sprintf("/block_%02d/ffn/fc%d", layer, i+1) }
+
+func specsOf(cfg Config, layer int) []linear.Spec {
+	fc1, fc2 := cfg.FFNSpecs(layer)
+	return []linear.Spec{fc1, fc2}
+}
+
+// isModelScope reports whether a variable scope belongs to the model (not the optimizer, RNG or
+// global step, which GoMLX keeps under their own top-level scopes).
+func isModelScope(scope string) bool {
+	for _, prefix := range []string{"/embed", "/block_", "/ln_f"} {
+		if strings.HasPrefix(scope, prefix) {
+			return true
+		}
+	}
+	return false
+}
