@@ -26,6 +26,7 @@ func runSample(args []string) error {
 	topK := fs.Int("top_k", 40, "draw among the K most likely tokens; 0 is all")
 	seed := fs.Uint64("seed", 0, "random seed: the same seed, run and prompt give the same text")
 	backendName := fs.String("backend", "", backendHelp)
+	merged := fs.Bool("merged", false, "decode with pre-merged weights: every structured FFN matrix replaced by its dense product (same logits, one matmul per matrix)")
 	cache := fs.String("cache", "", "cache directory, only for runs without tokenizer.json (default $STRUCTFFN_CACHE or the user cache dir)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -45,6 +46,16 @@ func runSample(args []string) error {
 	cfg, tok := run.Config, run.Tokenizer
 	fmt.Fprintf(stderr, "run %s: model %s (%s params), step %d, tokenizer %s, corpus %s, backend %s\n",
 		run.Dir, cfg.Name, model.ParamCount(cfg.Params().Total), run.Step, tok.Name(), run.Corpus, backendConfig)
+	weights := run.Ctx
+	if *merged {
+		mctx, dense, err := model.Merged(run.Ctx, cfg)
+		if err != nil {
+			return err
+		}
+		weights, cfg = mctx.Reuse(), dense
+		fmt.Fprintf(stderr, "pre-merged: every structured FFN matrix replaced by its dense product (%s params)\n",
+			model.ParamCount(cfg.Params().Total))
+	}
 
 	text := *prompt
 	if text == "" {
@@ -56,7 +67,7 @@ func runSample(args []string) error {
 			len(ids), cfg.Context, cfg.Context)
 	}
 	compileStart := time.Now()
-	sampler, err := model.NewSampler(b, run.Ctx, cfg)
+	sampler, err := model.NewSampler(b, weights, cfg)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func tinyRun(t *testing.T) string {
 		tinyRunDir = filepath.Join(root, "run")
 		_, _, tinyRunErr = captureAll(t, func() error {
 			return runTrain([]string{"-out", tinyRunDir, "-backend", "go", "-cache", filepath.Join(root, "cache"), "-set",
-				"layers=1;d_model=32;heads=2;head_dim=16;ffn=64;context=16;batch=2;tokenizer=byte;val_fraction=0.1;" +
+				"layers=2;d_model=32;heads=2;head_dim=16;ffn=64;context=16;batch=2;tokenizer=byte;val_fraction=0.1;" +
 					"train_steps=2;eval_every=0;eval_batches=1;log_every=1;corpus=file:" + corpus})
 		})
 	})
@@ -109,6 +109,12 @@ func TestSampleFromTrainedRun(t *testing.T) {
 			// Deterministic for a seed: the same command prints the same text.
 			if again, _ := sample(tc.args...); again != out {
 				t.Errorf("the same command printed %q, then %q", out, again)
+			}
+			// Pre-merged weights give the same logits, hence the same greedy text.
+			if tc.name == "greedy" {
+				if merged, errOut := sample(append(tc.args, "-merged")...); merged != out || !strings.Contains(errOut, "pre-merged") {
+					t.Errorf("-merged printed %q, structured %q", merged, out)
+				}
 			}
 		})
 	}
