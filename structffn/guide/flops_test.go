@@ -90,15 +90,22 @@ var paperP = []struct {
 	{"s", linear.BlockDense, 0.30}, {"m", linear.BlockDense, 0.40}, {"l", linear.BlockDense, 0.41}, {"xl", linear.BlockDense, 0.45},
 }
 
+// solvePaperCase builds a paper preset's dense and 32% structured configs and solves their p.
+func solvePaperCase(t *testing.T, preset string, kind linear.Kind) (dense, structured model.Config, p float64) {
+	t.Helper()
+	dense = mustPreset(t, preset)
+	structured = mustStructure(t, dense, kind, linear.Fraction32)
+	p, err := SolveP(dense, structured)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dense, structured, p
+}
+
 func TestSolvePPaper(t *testing.T) {
 	for _, c := range paperP {
 		t.Run(fmt.Sprintf("%s/%s", c.preset, c.kind), func(t *testing.T) {
-			dense := mustPreset(t, c.preset)
-			structured := mustStructure(t, dense, c.kind, linear.Fraction32)
-			p, err := SolveP(dense, structured)
-			if err != nil {
-				t.Fatal(err)
-			}
+			dense, structured, p := solvePaperCase(t, c.preset, c.kind)
 			t.Logf("p = %.6f (paper %.2f)", p, c.p)
 			if got := math.Round(p*100) / 100; got != c.p {
 				t.Errorf("p = %.6f rounds to %.2f, paper %.2f", p, got, c.p)
@@ -177,12 +184,7 @@ func TestSolvePErrors(t *testing.T) {
 func TestFixedFLOPsBudget(t *testing.T) {
 	for _, c := range paperP {
 		t.Run(fmt.Sprintf("%s/%s", c.preset, c.kind), func(t *testing.T) {
-			dense := mustPreset(t, c.preset)
-			structured := mustStructure(t, dense, c.kind, linear.Fraction32)
-			p, err := SolveP(dense, structured)
-			if err != nil {
-				t.Fatal(err)
-			}
+			dense, structured, p := solvePaperCase(t, c.preset, c.kind)
 			plan, err := NewPlan(dense.Steps(), p)
 			if err != nil {
 				t.Fatal(err)
