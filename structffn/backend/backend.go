@@ -15,6 +15,8 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/simplego" // registers "go"
+
+	"github.com/structffn/structffn/internal/errline"
 )
 
 // EnvVar is GoMLX's environment variable naming the backend; it is the default when a name is "".
@@ -48,7 +50,7 @@ func New(name string) (backends.Backend, string, error) {
 	}
 	b, err := backends.NewWithConfig(config)
 	if err != nil {
-		return nil, "", fmt.Errorf("backend %q: %v", config, firstLine(err))
+		return nil, "", fmt.Errorf("backend %q: %v", config, errline.First(err))
 	}
 	return b, config, nil
 }
@@ -93,14 +95,6 @@ func goOptions(user string) string {
 		}
 	}
 	return strings.Join(opts, ",")
-}
-
-func firstLine(err error) string {
-	s := err.Error()
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }
 
 // PeakTFLOPs is the fp32 peak that MFU is relative to for a resolved configuration: on CPU backends an

@@ -6,12 +6,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph code reads like math.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/structffn/structffn/internal/errline"
 )
 
 // SampleOptions control Generate. The zero value generates nothing; a typical one is
@@ -70,7 +71,7 @@ func NewSampler(backend backends.Backend, ctx *context.Context, cfg Config) (s *
 	defer tok.FinalizeAll()
 	defer last.FinalizeAll()
 	if err := s.exec.PreCompile(tok, last); err != nil {
-		return nil, fmt.Errorf("building the sampling graph: %s", firstLineOf(err))
+		return nil, fmt.Errorf("building the sampling graph: %s", errline.First(err))
 	}
 	return s, nil
 }
@@ -93,7 +94,7 @@ func (s *Sampler) NextLogits(ids []int32) ([]float32, error) {
 	defer last.FinalizeAll()
 	out, err := s.exec.Exec(tok, last)
 	if err != nil {
-		return nil, fmt.Errorf("sampler: %s", firstLineOf(err))
+		return nil, fmt.Errorf("sampler: %s", errline.First(err))
 	}
 	defer out[0].FinalizeAll()
 	return tensors.CopyFlatData[float32](out[0])
@@ -209,10 +210,4 @@ func argmax(xs []float32) int32 {
 		}
 	}
 	return int32(best)
-}
-
-// firstLineOf is err's message up to its first newline (GoMLX errors may carry a stack trace).
-func firstLineOf(err error) string {
-	line, _, _ := strings.Cut(err.Error(), "\n")
-	return line
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/structffn/structffn/internal/errline"
 	"github.com/structffn/structffn/structffn/data"
 	"github.com/structffn/structffn/structffn/model"
 )
@@ -67,7 +68,7 @@ func Load(dir, cacheDir string) (*Loaded, error) {
 	// ctx now, and the handler is never asked to Save, so the files stay as they are.
 	if _, err := checkpoints.Build(ctx).Dir(ckptDir).Immediate().Done(); err != nil {
 		return nil, fmt.Errorf("checkpoint in %s is unreadable (corrupt or truncated?): %v; it was left untouched: train again with structffn train -out %s, or use another run",
-			ckptDir, firstLine(err), dir)
+			ckptDir, errline.First(err), dir)
 	}
 	step := optimizers.GetGlobalStep(ctx)
 

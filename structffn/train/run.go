@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/structffn/structffn/internal/atomicfile"
 	"io"
 	"math"
 	"os"
@@ -23,6 +22,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"github.com/gomlx/gomlx/ui/commandline"
 
+	"github.com/structffn/structffn/internal/atomicfile"
+	"github.com/structffn/structffn/internal/errline"
 	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/data"
 	"github.com/structffn/structffn/structffn/guide"
@@ -105,7 +106,7 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 	ckpt, err := checkpoints.Build(ctx).Dir(ckptDir).Keep(3).Done()
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint in %s is unreadable (corrupt or truncated?): %v; it was left untouched: move it away to start fresh, or use another -out",
-			ckptDir, firstLine(err))
+			ckptDir, errline.First(err))
 	}
 	if opts.Settings != "" {
 		if _, err := commandline.ParseContextSettings(ctx, opts.Settings); err != nil {
@@ -229,7 +230,7 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 		spec := sgt.spec(seed, step)
 		m, err := trainer.TrainStep(spec, []*tensors.Tensor{batchTensor(in, cfg)}, []*tensors.Tensor{batchTensor(tg, cfg)})
 		if err != nil {
-			return res, fmt.Errorf("step %d: %v", step+1, firstLine(err))
+			return res, fmt.Errorf("step %d: %v", step+1, errline.First(err))
 		}
 		loss := float64(tensors.ToScalar[float32](m[0]))
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
@@ -262,7 +263,7 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 			if evalNow {
 				v, err := evaluate()
 				if err != nil {
-					return res, fmt.Errorf("validation at step %d: %v", done, firstLine(err))
+					return res, fmt.Errorf("validation at step %d: %v", done, errline.First(err))
 				}
 				ppl := math.Exp(v)
 				rec.ValLoss, rec.ValPPL, res.ValLoss = &v, &ppl, v
@@ -359,14 +360,6 @@ func gitRevision() string {
 		rev += "-dirty"
 	}
 	return rev
-}
-
-func firstLine(err error) string {
-	s := err.Error()
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }
 
 // valDataset yields the fixed validation batches once (a GoMLX train.Dataset for Trainer.Eval).
