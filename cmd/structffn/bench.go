@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,11 +29,7 @@ var benchCommands = map[string]func(args []string) error{
 }
 
 func runBench(args []string) error {
-	names := make([]string, 0, len(benchCommands))
-	for n := range benchCommands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(benchCommands))
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return fmt.Errorf("which benchmark? usage: structffn bench <%s> [flags]", strings.Join(names, "|"))
 	}

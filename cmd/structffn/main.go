@@ -11,9 +11,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime/pprof"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -43,12 +44,7 @@ var commands = map[string]command{
 
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: structffn <command> [flags]\n\ncommands:\n")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(commands)) {
 		fmt.Fprintf(os.Stderr, "  %-8s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintf(os.Stderr, "\nRun 'structffn <command> -h' for a command's flags.\n")
@@ -65,12 +61,8 @@ func main() {
 	name := os.Args[1]
 	cmd, ok := commands[name]
 	if !ok {
-		names := make([]string, 0, len(commands))
-		for n := range commands {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		fmt.Fprintf(os.Stderr, "structffn: unknown command %q: allowed values are %s\n", name, strings.Join(names, ", "))
+		fmt.Fprintf(os.Stderr, "structffn: unknown command %q: allowed values are %s\n", name,
+			strings.Join(slices.Sorted(maps.Keys(commands)), ", "))
 		os.Exit(2)
 	}
 	if path := os.Getenv("STRUCTFFN_CPUPROFILE"); path != "" {

@@ -10,7 +10,8 @@ package model
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/structffn/structffn/structffn/linear"
@@ -151,12 +152,7 @@ func init() {
 func Preset(name string) (Config, error) {
 	c, ok := Presets[name]
 	if !ok {
-		names := make([]string, 0, len(Presets))
-		for n := range Presets {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return Config{}, fmt.Errorf("unknown preset %q: allowed values are %s", name, strings.Join(names, ", "))
+		return Config{}, fmt.Errorf("unknown preset %q: allowed values are %s", name, strings.Join(slices.Sorted(maps.Keys(Presets)), ", "))
 	}
 	return c, nil
 }
