@@ -13,15 +13,24 @@ import (
 // of a dense model) have no guide.
 func GuideFLOPsPerToken(cfg model.Config) int64 {
 	var total int64
+	for _, s := range guidedSpecs(cfg) {
+		total += 2 * s.DenseParams()
+	}
+	return total
+}
+
+// guidedSpecs lists cfg's structured FFN matrices, each of which has a guide, in build order.
+func guidedSpecs(cfg model.Config) []linear.Spec {
+	var specs []linear.Spec
 	for layer := range cfg.Layers {
 		fc1, fc2 := cfg.FFNSpecs(layer)
 		for _, s := range []linear.Spec{fc1, fc2} {
 			if s.Kind != linear.Dense {
-				total += 2 * s.DenseParams()
+				specs = append(specs, s)
 			}
 		}
 	}
-	return total
+	return specs
 }
 
 // GuideTrainFLOPsPerToken is 3 × GuideFLOPsPerToken (forward + backward, the paper's convention):

@@ -143,18 +143,7 @@ func (s Schedule) LinearFor(p Pattern) model.LinearFn {
 }
 
 // GuidedMatrices is the number of structured FFN matrices of cfg (each has a guide).
-func GuidedMatrices(cfg model.Config) int {
-	n := 0
-	for layer := range cfg.Layers {
-		fc1, fc2 := cfg.FFNSpecs(layer)
-		for _, s := range []linear.Spec{fc1, fc2} {
-			if s.Kind != linear.Dense {
-				n++
-			}
-		}
-	}
-	return n
-}
+func GuidedMatrices(cfg model.Config) int { return len(guidedSpecs(cfg)) }
 
 // guideVariable returns the scope's guide, creating it from the merged structured weights (their
 // current values: the initialisation, or a checkpoint's).
