@@ -18,7 +18,8 @@ func shapesOf(dtype dtypes.DType, dims ...int) shapes.Shape { return shapes.Make
 // half-width table repeated twice (the rotate-half layout of GPT-NeoX / Megatron, not interleaved),
 // and the rotate-half matrix.
 type rotary struct {
-	cos, sin *Node
+	positions *Node // [seq] int32: the absolute position of each token
+	cos, sin  *Node
 	// rotateHalf is R [head_dim, head_dim] with x·Rᵀ = rotate_half(x) = [-x2, x1], used where the
 	// backend lacks Pad (the gradient of Slice: GoMLX's pure-Go backend). A matmul with a signed
 	// permutation is exact; elsewhere slicing is cheaper (7% of a tiny-preset step on XLA CPU).
@@ -47,9 +48,10 @@ func newRoPE(cfg Config, positions *Node, dtype dtypes.DType) *rotary {
 	angles := Mul(ExpandAxes(pos, -1), ExpandAxes(Const(g, invFreq), 0)) // [seq, half]
 	angles = Concatenate([]*Node{angles, angles}, -1)                    // [seq, head_dim]
 	r := &rotary{
-		cos:   ConvertDType(Cos(angles), dtype),
-		sin:   ConvertDType(Sin(angles), dtype),
-		slice: g.Backend().Capabilities().Operations[backends.OpTypePad],
+		positions: positions,
+		cos:       ConvertDType(Cos(angles), dtype),
+		sin:       ConvertDType(Sin(angles), dtype),
+		slice:     g.Backend().Capabilities().Operations[backends.OpTypePad],
 	}
 	if !r.slice {
 		r.rotateHalf = ConvertDType(Const(g, rot), dtype)
@@ -74,8 +76,10 @@ func (r *rotary) apply(x *Node) *Node {
 }
 
 // attention is causal multi-head attention with RoPE, grouped-query when KVHeads < Heads, scale
-// 1/sqrt(head_dim), biased Q/K/V/O projections: x [batch, seq, d] -> [batch, seq, d].
-func attention(ctx *context.Context, cfg Config, x *Node, rope *rotary) *Node {
+// 1/sqrt(head_dim), biased Q/K/V/O projections: x [batch, seq, d] -> [batch, seq, d]. With a
+// KV cache (decoding), the new keys and values are written into it at the tokens' positions and the
+// queries attend to every cached position up to their own.
+func attention(ctx *context.Context, cfg Config, x *Node, rope *rotary, cache *kvCache) *Node {
 	batch, seq := x.Shape().Dim(0), x.Shape().Dim(1)
 	d, hd := cfg.DModel, cfg.HeadDim
 	nkv, group := cfg.KVHeads, cfg.Heads/cfg.KVHeads
@@ -86,15 +90,18 @@ func attention(ctx *context.Context, cfg Config, x *Node, rope *rotary) *Node {
 	k := Reshape(proj("k", cfg.KVWidth()), batch, seq, nkv, hd)         // [b, s, nkv, hd]
 	v := Reshape(proj("v", cfg.KVWidth()), batch, seq, nkv, hd)         // [b, s, nkv, hd]
 	q, k = rope.apply(q), rope.apply(k)
+	g := x.Graph()
+	qpos, kpos := rope.positions, rope.positions // [q], [k]
+	if cache != nil {
+		k, v = cache.write(k, v)                               // [b, context, nkv, hd]
+		kpos = Iota(g, shapesOf(dtypes.Int32, cfg.Context), 0) // [context]
+	}
 
 	// Query head h = n·group + j uses key/value head n (GQA; group = 1 is plain MHA).
 	q = Reshape(q, batch, seq, nkv, group, hd)  // [b, q, n, g, hd]
 	scores := Einsum("bqngd,bknd->bngqk", q, k) // [b, n, g, q, k]
 	scores = MulScalar(scores, 1/math.Sqrt(float64(hd)))
-	g := x.Graph()
-	qi := Iota(g, shapesOf(dtypes.Int32, seq, seq), 0) // query position
-	ki := Iota(g, shapesOf(dtypes.Int32, seq, seq), 1) // key position
-	causal := GreaterOrEqual(qi, ki)                   // [q, k]: key not in the future
+	causal := GreaterOrEqual(ExpandAxes(qpos, -1), ExpandAxes(kpos, 0)) // [q, k]: key not in the future
 	// Additive mask: 0 where allowed, a large negative where not (finite, so no inf-inf NaN).
 	maskBias := Where(causal, Scalar(g, dtypes.Float32, 0), Scalar(g, dtypes.Float32, -1e30)) // [q, k]
 	masked := Add(ConvertDType(scores, dtypes.Float32), ExpandLeftToRank(maskBias, 5))        // [b, n, g, q, k]
@@ -102,4 +109,39 @@ func attention(ctx *context.Context, cfg Config, x *Node, rope *rotary) *Node {
 	out := Einsum("bngqk,bknd->bqngd", probs, v)                                              // [b, q, n, g, hd]
 	out = Reshape(out, batch, seq, cfg.AttnWidth())                                           // [b, s, a]
 	return linear.Layer(ctx.In("o"), linear.Spec{Kind: linear.Dense, In: cfg.AttnWidth(), Out: d, Bias: true}, out)
+}
+
+// kvCache is one block's attention state while decoding: the keys and values of every position
+// written so far and the position of the first token of this call.
+type kvCache struct {
+	k, v *Node // [batch, context, kv_heads, head_dim] (float32); replaced by the updated ones
+	pos  *Node // [] int32
+}
+
+// write stores k, v [batch, seq, kv_heads, head_dim] at positions pos…pos+seq-1 and returns the
+// updated caches.
+func (c *kvCache) write(k, v *Node) (*Node, *Node) {
+	c.k, c.v = writeAt(c.k, k, c.pos), writeAt(c.v, v, c.pos)
+	return ConvertDType(c.k, k.DType()), ConvertDType(c.v, v.DType())
+}
+
+// writeAt returns cache [b, context, n, hd] with rows pos…pos+seq-1 of axis 1 replaced by
+// x [b, seq, n, hd]; the caller keeps pos+seq <= context. Backends with DynamicUpdateSlice (XLA)
+// use it; the pure-Go backend lacks it, so there the rows are moved with a 0/1 selection matmul,
+// which is exact (one 1·x term, the rest 0·x) and costs about what attention over the cache does.
+func writeAt(cache, x, pos *Node) *Node {
+	g := cache.Graph()
+	x = ConvertDType(x, cache.DType())
+	if g.Backend().Capabilities().Operations[backends.OpTypeDynamicUpdateSlice] {
+		zero := ScalarZero(g, dtypes.Int32)
+		return DynamicUpdateSlice(cache, x, []*Node{zero, pos, zero, zero})
+	}
+	n, seq := cache.Shape().Dim(1), x.Shape().Dim(1)
+	offset := Sub(Iota(g, shapesOf(dtypes.Int32, n), 0), pos)                        // [context]: row - pos
+	sel := Equal(ExpandAxes(offset, -1), Iota(g, shapesOf(dtypes.Int32, n, seq), 1)) // [context, seq]
+	moved := Einsum("ct,btnd->bcnd", ConvertDType(sel, cache.DType()), x)            // [b, context, n, hd]
+	inside := LogicalAnd(GreaterOrEqual(offset, ScalarZero(g, dtypes.Int32)),
+		LessThan(offset, Scalar(g, dtypes.Int32, seq))) // [context]
+	inside = BroadcastToShape(Reshape(inside, 1, n, 1, 1), shapes.Make(dtypes.Bool, cache.Shape().Dimensions...))
+	return Where(inside, moved, cache)
 }

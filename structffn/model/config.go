@@ -4,8 +4,9 @@
 // block's FFN stays dense), tied input/output embeddings and a final LayerNorm.
 //
 // Config holds one model's shape; Presets holds the paper's sizes and CPU-sized ones. Params and
-// TrainFLOPs give the exact accounting of the paper; Logits and Loss build the GoMLX graph; Sampler
-// (and Generate) continue a prompt, with temperature and top-k sampling.
+// TrainFLOPs give the exact accounting of the paper; Logits and Loss build the GoMLX graph; Decoder
+// runs it incrementally with a KV cache, Sampler (and Generate) continue a prompt with temperature and
+// top-k sampling, and Merged / PreMerge give the pre-merged dense weights of a structured model.
 package model
 
 import (

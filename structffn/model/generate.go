@@ -8,8 +8,6 @@ import (
 	"slices"
 
 	"github.com/gomlx/gomlx/backends"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph code reads like math.
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/structffn/structffn/internal/errline"
@@ -37,96 +35,87 @@ func (o SampleOptions) Validate() error {
 	return nil
 }
 
-// Sampler generates text from a model. It compiles one executable for a fixed window of
-// [1, cfg.Context] tokens and runs the whole window for every new token: no KV cache yet, so each
-// token costs a full forward pass over the context.
+// Sampler generates text from a model with a KV cache: the prompt runs through the model once
+// (prefill), then each new token costs one token's forward pass and its attention over the cache.
 //
-// The window is padded on the right and the logits are read at the last real position: attention is
-// causal, so position i never sees the padding after it. Once the sequence is longer than the context,
-// the window slides to its last cfg.Context tokens. A Sampler is not safe for concurrent use.
+// When the sequence fills the context, the cache is rebuilt from the last Context/2 tokens and
+// decoding goes on from there (the model then sees between Context/2 and Context tokens back, never
+// more than it was trained on); re-running the full window for every token, as nanoGPT's
+// generate does, would cost a whole forward pass per token. A Sampler is not safe for concurrent use.
 type Sampler struct {
-	cfg    Config
-	exec   *context.Exec
-	window []int32 // [Context] host buffer for the padded window
+	step  Stepper
+	cache *KVCache
 }
 
-// NewSampler builds (and compiles) the sampling graph of the model cfg whose weights are in ctx's
-// current scope. Pass a ctx loaded from a checkpoint (ctx.Reuse() makes a missing weight an error
-// instead of a fresh random one); a fresh ctx gives a randomly initialised model.
-func NewSampler(backend backends.Backend, ctx *context.Context, cfg Config) (s *Sampler, err error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	s = &Sampler{cfg: cfg, window: make([]int32, cfg.Context)}
-	s.exec, err = context.NewExec(backend, ctx, func(ctx *context.Context, tokens, last *Node) *Node {
-		h := Hidden(ctx, cfg, tokens, Options{}) // [1, context, d]
-		h = Reshape(h, cfg.Context, cfg.DModel)  // [context, d]
-		h = Gather(h, Reshape(last, 1))          // [d]: the last real position
-		return lmHead(ctx, cfg, h)               // [vocab]
-	})
+// NewSampler builds the decoding graph of the model cfg whose weights are in ctx's current scope and
+// compiles it for one sequence. Pass a ctx loaded from a checkpoint (ctx.Reuse() makes a missing
+// weight an error instead of a fresh random one); a fresh ctx gives a randomly initialised model.
+func NewSampler(backend backends.Backend, ctx *context.Context, cfg Config) (*Sampler, error) {
+	d, err := NewDecoder(backend, ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	tok, last := s.inputs(0)
-	defer tok.FinalizeAll()
-	defer last.FinalizeAll()
-	if err := s.exec.PreCompile(tok, last); err != nil {
+	return NewSamplerFor(d)
+}
+
+// NewSamplerFor returns a sampler over any Stepper (a Decoder, or a PreMerge that picks merged or
+// structured weights per call). It runs one token through the model, so that a missing weight or a
+// graph that does not build is reported here, and the one-token step is compiled before sampling.
+func NewSamplerFor(step Stepper) (*Sampler, error) {
+	cache, err := NewKVCache(step.Config(), 1)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sampler{step: step, cache: cache}
+	if _, err := step.Step(cache, [][]int32{{0}}); err != nil {
 		return nil, fmt.Errorf("building the sampling graph: %s", errline.First(err))
 	}
 	return s, nil
 }
 
-// inputs returns the executable's arguments for the current window with n real tokens.
-func (s *Sampler) inputs(n int) (*tensors.Tensor, *tensors.Tensor) {
-	return tensors.FromFlatDataAndDimensions(s.window, 1, s.cfg.Context), // [1, context]
-		tensors.FromScalar(int32(max(n, 1) - 1)) // []
-}
-
-// NextLogits returns the logits [vocab] of the token that follows ids (1 <= len(ids) <= Context).
+// NextLogits returns the logits [vocab] of the token that follows ids (1 <= len(ids) <= Context),
+// running ids through the model from an empty cache.
 func (s *Sampler) NextLogits(ids []int32) ([]float32, error) {
-	if len(ids) == 0 || len(ids) > s.cfg.Context {
-		return nil, fmt.Errorf("sampler: %d tokens given, want 1 to %d (the context)", len(ids), s.cfg.Context)
+	if len(ids) == 0 || len(ids) > s.cache.cfg.Context {
+		return nil, fmt.Errorf("sampler: %d tokens given, want 1 to %d (the context)", len(ids), s.cache.cfg.Context)
 	}
-	n := copy(s.window, ids)
-	clear(s.window[n:]) // right padding: invisible to positions < n under the causal mask
-	tok, last := s.inputs(n)
-	defer tok.FinalizeAll()
-	defer last.FinalizeAll()
-	out, err := s.exec.Exec(tok, last)
+	if err := s.cache.Truncate(0); err != nil {
+		return nil, err
+	}
+	logits, err := s.step.Step(s.cache, [][]int32{ids})
 	if err != nil {
-		return nil, fmt.Errorf("sampler: %s", errline.First(err))
+		return nil, err
 	}
-	defer out[0].FinalizeAll()
-	return tensors.CopyFlatData[float32](out[0])
+	return logits[0], nil
 }
 
 // Generate appends opts.MaxTokens tokens to prompt, drawn one at a time (see SampleToken), and
 // returns the new ones. Each is passed to emit (when not nil) as soon as it is drawn, so that a caller
 // can print as it goes; an error from emit stops generation and is returned with the tokens so far.
-// A prompt longer than the context is used through its last cfg.Context tokens. The prompt must hold
+// A prompt longer than the context is used through its last Context tokens. The prompt must hold
 // at least one token (a language model needs something to continue; callers with no text start from
 // a newline, say).
 func (s *Sampler) Generate(prompt []int32, opts SampleOptions, emit func(id int32) error) ([]int32, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	cfg := s.cache.cfg
 	if len(prompt) == 0 {
 		return nil, errors.New("empty prompt: give at least one token to continue")
 	}
 	for i, id := range prompt {
-		if id < 0 || int(id) >= s.cfg.Vocab {
-			return nil, fmt.Errorf("prompt token %d is id %d, outside the vocabulary [0, %d)", i, id, s.cfg.Vocab)
+		if id < 0 || int(id) >= cfg.Vocab {
+			return nil, fmt.Errorf("prompt token %d is id %d, outside the vocabulary [0, %d)", i, id, cfg.Vocab)
 		}
+	}
+	out := make([]int32, 0, opts.MaxTokens)
+	if opts.MaxTokens == 0 {
+		return out, nil
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x5a3b1e)) // one stream per seed
 	seq := slices.Clone(prompt)
-	out := make([]int32, 0, opts.MaxTokens)
-	for range opts.MaxTokens {
-		window := seq[max(0, len(seq)-s.cfg.Context):]
-		logits, err := s.NextLogits(window)
-		if err != nil {
-			return out, err
-		}
+	logits, err := s.NextLogits(seq[max(0, len(seq)-cfg.Context):])
+	for err == nil {
 		for _, l := range logits {
 			if math.IsNaN(float64(l)) {
 				return out, fmt.Errorf("the model's logits are NaN after %d tokens: the checkpoint diverged (train with a lower learning_rate)", len(out))
@@ -139,8 +128,20 @@ func (s *Sampler) Generate(prompt []int32, opts SampleOptions, emit func(id int3
 				return out, err
 			}
 		}
+		if len(out) == opts.MaxTokens {
+			return out, nil
+		}
+		if s.cache.Len() == cfg.Context { // full: rebuild from the last half
+			logits, err = s.NextLogits(seq[len(seq)-max(1, cfg.Context/2):])
+			continue
+		}
+		var next [][]float32
+		next, err = s.step.Step(s.cache, [][]int32{{id}})
+		if err == nil {
+			logits = next[0]
+		}
 	}
-	return out, nil
+	return out, err
 }
 
 // Generate is NewSampler followed by Sampler.Generate.

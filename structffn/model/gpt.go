@@ -67,6 +67,13 @@ func Hidden(ctx *context.Context, cfg Config, tokens *Node, opts Options) *Node 
 	if seq := tokens.Shape().Dim(1); seq > cfg.Context {
 		panic(fmt.Errorf("model: sequence of %d tokens is longer than the context (%d)", seq, cfg.Context))
 	}
+	positions := Iota(tokens.Graph(), shapesOf(dtypes.Int32, tokens.Shape().Dim(1)), 0) // [seq]
+	return hidden(ctx, cfg, tokens, positions, nil, opts)
+}
+
+// hidden is Hidden for tokens [batch, seq] at the given positions [seq] (int32), with one KV cache
+// per block when decoding (nil otherwise).
+func hidden(ctx *context.Context, cfg Config, tokens, positions *Node, caches []*kvCache, opts Options) *Node {
 	g := tokens.Graph()
 	dtype := opts.Dtype
 	if dtype == dtypes.InvalidDType {
@@ -74,10 +81,13 @@ func Hidden(ctx *context.Context, cfg Config, tokens *Node, opts Options) *Node 
 	}
 	x := Gather(embeddings(ctx, cfg, g), ExpandAxes(tokens, -1)) // [batch, seq, d]
 	x = ConvertDType(x, dtype)
-	positions := Iota(g, shapesOf(dtypes.Int32, tokens.Shape().Dim(1)), 0) // [seq]
 	rope := newRoPE(cfg, positions, dtype)
 	for layer := range cfg.Layers {
-		x = block(ctx.Inf("block_%02d", layer), cfg, layer, x, rope, opts)
+		var cache *kvCache
+		if caches != nil {
+			cache = caches[layer]
+		}
+		x = block(ctx.Inf("block_%02d", layer), cfg, layer, x, rope, cache, opts)
 	}
 	return layerNorm(ctx.In("ln_f"), cfg, x)
 }
@@ -91,8 +101,8 @@ func embeddings(ctx *context.Context, cfg Config, g *Graph) *Node {
 }
 
 // block is one pre-LayerNorm transformer block: x + Attn(LN(x)), then + FFN(LN(x)).
-func block(ctx *context.Context, cfg Config, layer int, x *Node, rope *rotary, opts Options) *Node {
-	x = Add(x, attention(ctx.In("attn"), cfg, layerNorm(ctx.In("ln1"), cfg, x), rope)) // [batch, seq, d]
+func block(ctx *context.Context, cfg Config, layer int, x *Node, rope *rotary, cache *kvCache, opts Options) *Node {
+	x = Add(x, attention(ctx.In("attn"), cfg, layerNorm(ctx.In("ln1"), cfg, x), rope, cache)) // [batch, seq, d]
 	fc1, fc2 := cfg.FFNSpecs(layer)
 	return Add(x, FFN(ctx.In("ffn"), fc1, fc2, layerNorm(ctx.In("ln2"), cfg, x), opts.FFNLinear)) // [batch, seq, d]
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/gomlx/gomlx/backends"
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -87,4 +88,58 @@ func isModelScope(scope string) bool {
 		}
 	}
 	return false
+}
+
+// PreMerge decodes a structured model with either its structured weights or their merged dense
+// matrices (PAPER.md §5), chosen per call by the tokens in flight, batch × new tokens: below
+// Crossover the merged weights (one matmul per matrix: few tokens in flight leave a matmul bound by
+// reading its weights and by per-op overhead, which the structure's extra ops add to), at or above
+// it the structured ones (fewer FLOPs). Both models have the same attention weights, so they share
+// one KV cache and a sequence may switch between them from call to call.
+//
+// Crossover is not built in: it depends on the model, the backend and the machine. Measure it with
+// `structffn bench decode` (bench.Decode and bench.Crossover) and set it here. 0 always uses the
+// structured weights; math.MaxInt always the merged ones.
+type PreMerge struct {
+	Structured, Merged *Decoder
+	Crossover          int
+	// MergedCalls and StructuredCalls count the Steps run with each set of weights.
+	MergedCalls, StructuredCalls int
+}
+
+// NewPreMerge builds both decoders of the structured model cfg whose weights are in ctx (see Merged).
+func NewPreMerge(backend backends.Backend, ctx *context.Context, cfg Config, crossover int) (*PreMerge, error) {
+	mctx, dense, err := Merged(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &PreMerge{Crossover: crossover}
+	if p.Structured, err = NewDecoder(backend, ctx, cfg); err != nil {
+		return nil, err
+	}
+	if p.Merged, err = NewDecoder(backend, mctx.Reuse(), dense); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// UsesMerged reports whether a call with tokensInFlight tokens (batch × new tokens) runs the merged
+// weights.
+func (p *PreMerge) UsesMerged(tokensInFlight int) bool { return tokensInFlight < p.Crossover }
+
+// Config is the structured model's shape.
+func (p *PreMerge) Config() Config { return p.Structured.Config() }
+
+// Step implements Stepper with the weights UsesMerged picks for len(tokens) × len(tokens[0]).
+func (p *PreMerge) Step(cache *KVCache, tokens [][]int32) ([][]float32, error) {
+	inFlight := len(tokens)
+	if inFlight > 0 {
+		inFlight *= len(tokens[0])
+	}
+	if p.UsesMerged(inFlight) {
+		p.MergedCalls++
+		return p.Merged.Step(cache, tokens)
+	}
+	p.StructuredCalls++
+	return p.Structured.Step(cache, tokens)
 }
