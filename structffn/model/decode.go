@@ -107,9 +107,9 @@ func NewDecoder(backend backends.Backend, ctx *context.Context, cfg Config) (*De
 			caches[l] = &kvCache{k: in[3+2*l], v: in[4+2*l], pos: pos}
 		}
 		positions := Add(Iota(g, shapesOf(dtypes.Int32, n), 0), pos) // [n]
-		h := hidden(ctx, cfg, tokens, positions, caches, Options{})   // [b, n, d]
-		h = Gather(TransposeAllDims(h, 1, 0, 2), Reshape(last, 1))    // [b, d]: each row's last real token
-		out := []*Node{lmHead(ctx, cfg, h)}                            // [b, vocab]
+		h := hidden(ctx, cfg, tokens, positions, caches, Options{})  // [b, n, d]
+		h = Gather(TransposeAllDims(h, 1, 0, 2), Reshape(last, 1))   // [b, d]: each row's last real token
+		out := []*Node{lmHead(ctx, cfg, h)}                          // [b, vocab]
 		for _, c := range caches {
 			out = append(out, c.k, c.v)
 		}
@@ -132,7 +132,7 @@ func (d *Decoder) Step(cache *KVCache, tokens [][]int32) ([][]float32, error) {
 		return nil, err
 	}
 	padded := min(1<<bits.Len(uint(n-1)), d.cfg.Context-cache.len) // next power of two that fits
-	flat := make([]int32, cache.batch*padded)                       // [b, padded], right-padded with id 0
+	flat := make([]int32, cache.batch*padded)                      // [b, padded], right-padded with id 0
 	for i, row := range tokens {
 		copy(flat[i*padded:], row)
 	}
