@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"os/exec"
 	"slices"
@@ -20,12 +21,14 @@ import (
 	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/bench"
 	"github.com/structffn/structffn/structffn/linear"
+	"github.com/structffn/structffn/structffn/model"
 	"github.com/structffn/structffn/structffn/train"
 )
 
 var benchCommands = map[string]func(args []string) error{
-	"ffn":   runBenchFFN,
-	"train": runBenchTrain,
+	"decode": runBenchDecode,
+	"ffn":    runBenchFFN,
+	"train":  runBenchTrain,
 }
 
 func runBench(args []string) error {
@@ -160,6 +163,106 @@ func runBenchTrain(args []string) error {
 	}
 	fmt.Fprintf(stderr, "ratio %s / %s: %.2fx tokens/s\n", r.Backend, ref.Backend, r.TokPerS/ref.TokPerS)
 	return nil
+}
+
+func runBenchDecode(args []string) error {
+	fs := newFlagSet("bench decode", "[-set \"k=v;...\" | -ckpt DIR] [-backend NAME] [-modes LIST] [-batch LIST] [-new LIST] [-json]")
+	settings := fs.String("set", "", "model as for train, e.g. -set=\"preset=mini;structure=lowrank;fraction=0.3125\" (random weights)")
+	ckpt := fs.String("ckpt", "", "time a trained run's model and weights instead of -set")
+	backendName := fs.String("backend", "", backendHelp)
+	modes := fs.String("modes", bench.Structured+","+bench.MergedMode+","+bench.DenseMode, "decoding modes: structured (as trained), merged (pre-merged dense weights), dense (a dense model of the same shape)")
+	batches := fs.String("batch", "", "sequences decoded together; default 1,2,4,...,64 on go, 1,2,4,...,256 on XLA")
+	newTokens := fs.String("new", "1", "new tokens per sequence per step: 1 is token-by-token decoding, more is a prompt chunk")
+	minTime := fs.Duration("min_time", 300*time.Millisecond, "measure each case for at least this long per mode")
+	minReps := fs.Int("min_reps", 5, "and at least this many steps per mode (median reported)")
+	asJSON := fs.Bool("json", false, "print one JSON object per case and mode (JSON Lines) instead of a table")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var cfg model.Config
+	var weights *context.Context
+	if *ckpt != "" {
+		if *settings != "" {
+			return fmt.Errorf("give -ckpt or -set, not both: a run directory fixes the model")
+		}
+		run, err := train.Load(*ckpt, "")
+		if err != nil {
+			return err
+		}
+		cfg, weights = run.Config, run.Ctx
+	} else {
+		ctx := train.DefaultContext()
+		if _, err := commandline.ParseContextSettings(ctx, *settings); err != nil {
+			return fmt.Errorf("-set: %v", err)
+		}
+		var err error
+		if cfg, err = train.ModelConfig(ctx); err != nil {
+			return err
+		}
+		*backendName = train.BackendName(ctx, *backendName)
+		weights = context.New()
+		weights.SetParam(linear.ParamSeed, context.GetParamOr(ctx, linear.ParamSeed, int64(0)))
+	}
+	b, config, err := backend.New(*backendName)
+	if err != nil {
+		return err
+	}
+	defer b.Finalize()
+	onGo := strings.HasPrefix(config, "go")
+	var cases []bench.DecodeCase
+	bs, err := parseInts("-batch", *batches, pick(onGo, "1,2,4,8,16,32,64", "1,2,4,8,16,32,64,128,256"))
+	if err != nil {
+		return err
+	}
+	ns, err := parseInts("-new", *newTokens, "1")
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
+		for _, batch := range bs {
+			cases = append(cases, bench.DecodeCase{Batch: batch, NewTokens: n})
+		}
+	}
+	names := strings.Split(*modes, ",")
+	if cfg.Structure == linear.Dense {
+		names = slices.DeleteFunc(names, func(m string) bool { return m != bench.Structured })
+	}
+	fmt.Fprintf(stderr, "bench decode on %s: %s %s (L=%d d=%d ffn=%d ctx=%d vocab=%d), modes %s, %d cases\n",
+		config, cfg.Name, cfg.Structure, cfg.Layers, cfg.DModel, cfg.FFN, cfg.Context, cfg.Vocab, strings.Join(names, ","), len(cases))
+	decoders, err := bench.DecodeModes(b, weights, cfg, names)
+	if err != nil {
+		return err
+	}
+	const row = "%-10s %6v %6v %9v %9v %10v %12v\n"
+	if !*asJSON {
+		fmt.Fprintf(stdout, row, "mode", "batch", "new", "in flight", "position", "ms", "tok/s")
+	}
+	results, err := bench.Decode(config, cfg, decoders, cases, bench.Timing{MinReps: *minReps, MinTime: *minTime}, func(r bench.DecodeResult) {
+		if *asJSON {
+			printJSONLine(stdout, r)
+			return
+		}
+		fmt.Fprintf(stdout, row, r.Mode, r.Batch, r.NewTokens, r.TokensInFlight, r.Position,
+			fmt.Sprintf("%.3f", r.Ms), fmt.Sprintf("%.0f", r.TokPerS))
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.Structure != linear.Dense && slices.Contains(names, bench.Structured) && slices.Contains(names, bench.MergedMode) {
+		fmt.Fprintln(stderr, crossoverLine(bench.Crossover(results)))
+	}
+	return nil
+}
+
+// crossoverLine says in words what a measured crossover means for decoding.
+func crossoverLine(c int) string {
+	switch c {
+	case 0:
+		return "crossover: structured weights were faster at every size measured (sample -premerge structured)"
+	case math.MaxInt:
+		return "crossover: merged weights were faster at every size measured (sample -premerge merged)"
+	}
+	return fmt.Sprintf("crossover: merged weights are faster below %d tokens in flight, structured from %d on (sample -premerge %d)", c, c, c)
 }
 
 func printTrain(r bench.TrainResult, asJSON bool) {

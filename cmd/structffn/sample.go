@@ -3,9 +3,15 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"time"
 
+	"github.com/gomlx/gomlx/backends"
+
 	"github.com/structffn/structffn/structffn/backend"
+	"github.com/structffn/structffn/structffn/bench"
+	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
 	"github.com/structffn/structffn/structffn/train"
 )
@@ -18,7 +24,7 @@ const emptyPromptText = "\n"
 // continue a prompt, printing the prompt and then each token as it is drawn (stdout), with a header
 // and a tokens-per-second line on stderr.
 func runSample(args []string) error {
-	fs := newFlagSet("sample", "[-ckpt DIR] [-prompt TEXT] [-max_tokens N] [-temperature T] [-top_k K] [-seed S] [-backend NAME] [-cache DIR]")
+	fs := newFlagSet("sample", "[-ckpt DIR] [-prompt TEXT] [-max_tokens N] [-temperature T] [-top_k K] [-seed S] [-premerge auto|structured|merged|N] [-backend NAME] [-cache DIR]")
 	ckpt := fs.String("ckpt", "runs/default", "run directory written by structffn train -out DIR")
 	prompt := fs.String("prompt", "package main\n", "text to continue (empty: start from a newline); a prompt longer than the context keeps its last tokens")
 	maxTokens := fs.Int("max_tokens", 200, "tokens to generate")
@@ -26,7 +32,7 @@ func runSample(args []string) error {
 	topK := fs.Int("top_k", 40, "draw among the K most likely tokens; 0 is all")
 	seed := fs.Uint64("seed", 0, "random seed: the same seed, run and prompt give the same text")
 	backendName := fs.String("backend", "", backendHelp)
-	merged := fs.Bool("merged", false, "decode with pre-merged weights: every structured FFN matrix replaced by its dense product (same logits, one matmul per matrix)")
+	premerge := fs.String("premerge", "auto", "structured models: which weights decode each step (same logits): structured, merged (every structured FFN matrix replaced by its dense product), a crossover N from structffn bench decode (merged below N tokens in flight), or auto (measure the crossover here first, at this prompt's sizes)")
 	cache := fs.String("cache", "", "cache directory, only for runs without tokenizer.json (default $STRUCTFFN_CACHE or the user cache dir)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -46,16 +52,6 @@ func runSample(args []string) error {
 	cfg, tok := run.Config, run.Tokenizer
 	fmt.Fprintf(stderr, "run %s: model %s (%s params), step %d, tokenizer %s, corpus %s, backend %s\n",
 		run.Dir, cfg.Name, model.ParamCount(cfg.Params().Total), run.Step, tok.Name(), run.Corpus, backendConfig)
-	weights := run.Ctx
-	if *merged {
-		mctx, dense, err := model.Merged(run.Ctx, cfg)
-		if err != nil {
-			return err
-		}
-		weights, cfg = mctx.Reuse(), dense
-		fmt.Fprintf(stderr, "pre-merged: every structured FFN matrix replaced by its dense product (%s params)\n",
-			model.ParamCount(cfg.Params().Total))
-	}
 
 	text := *prompt
 	if text == "" {
@@ -67,7 +63,11 @@ func runSample(args []string) error {
 			len(ids), cfg.Context, cfg.Context)
 	}
 	compileStart := time.Now()
-	sampler, err := model.NewSampler(b, weights, cfg)
+	step, err := decoderFor(b, backendConfig, run, *premerge, min(len(ids), cfg.Context))
+	if err != nil {
+		return err
+	}
+	sampler, err := model.NewSamplerFor(step)
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,60 @@ func runSample(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "%d tokens in %.2fs: %.1f tok/s (graph built in %.0f ms; no KV cache: every token runs the %d-token window)\n",
-		len(out), elapsed.Seconds(), float64(len(out))/elapsed.Seconds(), float64(compile.Microseconds())/1000, cfg.Context)
+	fmt.Fprintf(stderr, "%d tokens in %.2fs: %.1f tok/s with a KV cache (set up in %.0f ms)\n",
+		len(out), elapsed.Seconds(), float64(len(out))/elapsed.Seconds(), float64(compile.Microseconds())/1000)
+	if pm, ok := step.(*model.PreMerge); ok {
+		fmt.Fprintf(stderr, "pre-merge: %d steps on merged weights, %d on structured ones\n", pm.MergedCalls, pm.StructuredCalls)
+	}
 	return nil
+}
+
+// decoderFor returns what decodes run's model under the -premerge choice: a plain decoder for dense
+// models and for "structured", otherwise a PreMerge switch whose crossover is "merged" (always),
+// a number, or for "auto" measured here with bench.Decode at the sizes this sampling uses (the prompt
+// chunk of promptTokens and single tokens).
+func decoderFor(b backends.Backend, backendConfig string, run *train.Loaded, premerge string, promptTokens int) (model.Stepper, error) {
+	cfg := run.Config
+	crossover := -1
+	switch premerge {
+	case "auto", "structured":
+	case "merged":
+		crossover = math.MaxInt
+	default:
+		n, err := strconv.Atoi(premerge)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("-premerge %q: allowed values are auto, structured, merged or a crossover (tokens in flight, 0 or more)", premerge)
+		}
+		crossover = n
+	}
+	if cfg.Structure == linear.Dense || premerge == "structured" {
+		return model.NewDecoder(b, run.Ctx, cfg)
+	}
+	pm, err := model.NewPreMerge(b, run.Ctx, cfg, crossover)
+	if err != nil {
+		return nil, err
+	}
+	if premerge == "auto" {
+		cases := []bench.DecodeCase{{Batch: 1, NewTokens: 1}}
+		if promptTokens > 1 {
+			cases = append(cases, bench.DecodeCase{Batch: 1, NewTokens: promptTokens})
+		}
+		modes := []bench.DecodeMode{{Name: bench.Structured, Step: pm.Structured}, {Name: bench.MergedMode, Step: pm.Merged}}
+		results, err := bench.Decode(backendConfig, cfg, modes, cases, bench.Timing{MinReps: 5, MinTime: 50 * time.Millisecond}, nil)
+		if err != nil {
+			return nil, err
+		}
+		pm.Crossover = bench.Crossover(results)
+		for i := 0; i+1 < len(results); i += 2 {
+			fmt.Fprintf(stderr, "pre-merge: %d tokens in flight: structured %.3f ms, merged %.3f ms\n",
+				results[i].TokensInFlight, results[i].Ms, results[i+1].Ms)
+		}
+		fmt.Fprintf(stderr, "pre-merge: %s\n", crossoverLine(pm.Crossover))
+	} else if pm.Crossover == math.MaxInt {
+		fmt.Fprintf(stderr, "pre-merge: merged weights for every step (-premerge %s)\n", premerge)
+	} else {
+		fmt.Fprintf(stderr, "pre-merge: merged weights for steps of fewer than %d tokens in flight, structured ones from %d on (-premerge %s)\n",
+			pm.Crossover, pm.Crossover, premerge)
+	}
+	return pm, nil
 }

@@ -110,10 +110,20 @@ func TestSampleFromTrainedRun(t *testing.T) {
 			if again, _ := sample(tc.args...); again != out {
 				t.Errorf("the same command printed %q, then %q", out, again)
 			}
-			// Pre-merged weights give the same logits, hence the same greedy text.
+			// Pre-merged weights give the same logits, hence the same greedy text, whichever weights
+			// each step runs (a 1-token warm-up, the 3-token prompt, then 1 token per step: crossover
+			// 2 puts only the prompt on the structured weights).
 			if tc.name == "greedy" {
-				if merged, errOut := sample(append(tc.args, "-merged")...); merged != out || !strings.Contains(errOut, "pre-merged") {
-					t.Errorf("-merged printed %q, structured %q", merged, out)
+				for _, c := range []struct{ premerge, note string }{
+					{"merged", "6 steps on merged weights, 0 on structured"},
+					{"structured", "tok/s"},
+					{"2", "5 steps on merged weights, 1 on structured"},
+					{"auto", "pre-merge: crossover:"},
+				} {
+					got, errOut := sample(append(tc.args, "-premerge", c.premerge)...)
+					if got != out || !strings.Contains(errOut, c.note) {
+						t.Errorf("-premerge %s printed %q, structured %q; stderr lacks %q:\n%s", c.premerge, got, out, c.note, errOut)
+					}
 				}
 			}
 		})
@@ -133,6 +143,7 @@ func TestSampleErrors(t *testing.T) {
 		{[]string{"-max_tokens", "-1"}, "max tokens -1 is negative"},
 		{[]string{"-backend", "tpu"}, "unknown backend"},
 		{[]string{"stray"}, "unexpected argument"},
+		{[]string{"-ckpt", tinyRun(t), "-backend", "go", "-premerge", "fast"}, `-premerge "fast": allowed values are auto, structured, merged`},
 	} {
 		_, _, err := captureAll(t, func() error { return runSample(tc.args) })
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {

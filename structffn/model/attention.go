@@ -92,21 +92,24 @@ func attention(ctx *context.Context, cfg Config, x *Node, rope *rotary, cache *k
 	q, k = rope.apply(q), rope.apply(k)
 	g := x.Graph()
 	qpos, kpos := rope.positions, rope.positions // [q], [k]
+	kv := "bknd"                                 // Einsum axes of k and v
 	if cache != nil {
-		k, v = cache.write(k, v)                               // [b, context, nkv, hd]
-		kpos = Iota(g, shapesOf(dtypes.Int32, cfg.Context), 0) // [context]
+		// The cache keeps heads before positions, [b, nkv, context, hd], so that both attention
+		// matmuls read it in place (batch axes leading, as the dot wants them).
+		k, v = cache.write(TransposeAllDims(k, 0, 2, 1, 3), TransposeAllDims(v, 0, 2, 1, 3)) // [b, nkv, context, hd]
+		kpos, kv = Iota(g, shapesOf(dtypes.Int32, cfg.Context), 0), "bnkd"
 	}
 
 	// Query head h = n·group + j uses key/value head n (GQA; group = 1 is plain MHA).
-	q = Reshape(q, batch, seq, nkv, group, hd)  // [b, q, n, g, hd]
-	scores := Einsum("bqngd,bknd->bngqk", q, k) // [b, n, g, q, k]
+	q = Reshape(q, batch, seq, nkv, group, hd)    // [b, q, n, g, hd]
+	scores := Einsum("bqngd,"+kv+"->bngqk", q, k) // [b, n, g, q, k]
 	scores = MulScalar(scores, 1/math.Sqrt(float64(hd)))
 	causal := GreaterOrEqual(ExpandAxes(qpos, -1), ExpandAxes(kpos, 0)) // [q, k]: key not in the future
 	// Additive mask: 0 where allowed, a large negative where not (finite, so no inf-inf NaN).
 	maskBias := Where(causal, Scalar(g, dtypes.Float32, 0), Scalar(g, dtypes.Float32, -1e30)) // [q, k]
 	masked := Add(ConvertDType(scores, dtypes.Float32), ExpandLeftToRank(maskBias, 5))        // [b, n, g, q, k]
 	probs := ConvertDType(Softmax(masked, -1), x.DType())                                     // [b, n, g, q, k]
-	out := Einsum("bngqk,bknd->bqngd", probs, v)                                              // [b, q, n, g, hd]
+	out := Einsum("bngqk,"+kv+"->bqngd", probs, v)                                            // [b, q, n, g, hd]
 	out = Reshape(out, batch, seq, cfg.AttnWidth())                                           // [b, s, a]
 	return linear.Layer(ctx.In("o"), linear.Spec{Kind: linear.Dense, In: cfg.AttnWidth(), Out: d, Bias: true}, out)
 }
@@ -114,19 +117,19 @@ func attention(ctx *context.Context, cfg Config, x *Node, rope *rotary, cache *k
 // kvCache is one block's attention state while decoding: the keys and values of every position
 // written so far and the position of the first token of this call.
 type kvCache struct {
-	k, v *Node // [batch, context, kv_heads, head_dim] (float32); replaced by the updated ones
+	k, v *Node // [batch, kv_heads, context, head_dim] (float32); replaced by the updated ones
 	pos  *Node // [] int32
 }
 
-// write stores k, v [batch, seq, kv_heads, head_dim] at positions pos…pos+seq-1 and returns the
+// write stores k, v [batch, kv_heads, seq, head_dim] at positions pos…pos+seq-1 and returns the
 // updated caches.
 func (c *kvCache) write(k, v *Node) (*Node, *Node) {
 	c.k, c.v = writeAt(c.k, k, c.pos), writeAt(c.v, v, c.pos)
 	return ConvertDType(c.k, k.DType()), ConvertDType(c.v, v.DType())
 }
 
-// writeAt returns cache [b, context, n, hd] with rows pos…pos+seq-1 of axis 1 replaced by
-// x [b, seq, n, hd]; the caller keeps pos+seq <= context. Backends with DynamicUpdateSlice (XLA)
+// writeAt returns cache [b, n, context, hd] with rows pos…pos+seq-1 of axis 2 replaced by
+// x [b, n, seq, hd]; the caller keeps pos+seq <= context. Backends with DynamicUpdateSlice (XLA)
 // use it; the pure-Go backend lacks it, so there the rows are moved with a 0/1 selection matmul,
 // which is exact (one 1·x term, the rest 0·x) and costs about what attention over the cache does.
 func writeAt(cache, x, pos *Node) *Node {
@@ -134,14 +137,14 @@ func writeAt(cache, x, pos *Node) *Node {
 	x = ConvertDType(x, cache.DType())
 	if g.Backend().Capabilities().Operations[backends.OpTypeDynamicUpdateSlice] {
 		zero := ScalarZero(g, dtypes.Int32)
-		return DynamicUpdateSlice(cache, x, []*Node{zero, pos, zero, zero})
+		return DynamicUpdateSlice(cache, x, []*Node{zero, zero, pos, zero})
 	}
-	n, seq := cache.Shape().Dim(1), x.Shape().Dim(1)
+	n, seq := cache.Shape().Dim(2), x.Shape().Dim(2)
 	offset := Sub(Iota(g, shapesOf(dtypes.Int32, n), 0), pos)                        // [context]: row - pos
 	sel := Equal(ExpandAxes(offset, -1), Iota(g, shapesOf(dtypes.Int32, n, seq), 1)) // [context, seq]
-	moved := Einsum("ct,btnd->bcnd", ConvertDType(sel, cache.DType()), x)            // [b, context, n, hd]
+	moved := Einsum("ct,bntd->bncd", ConvertDType(sel, cache.DType()), x)            // [b, n, context, hd]
 	inside := LogicalAnd(GreaterOrEqual(offset, ScalarZero(g, dtypes.Int32)),
 		LessThan(offset, Scalar(g, dtypes.Int32, seq))) // [context]
-	inside = BroadcastToShape(Reshape(inside, 1, n, 1, 1), shapes.Make(dtypes.Bool, cache.Shape().Dimensions...))
+	inside = BroadcastToShape(Reshape(inside, 1, 1, n, 1), shapes.Make(dtypes.Bool, cache.Shape().Dimensions...))
 	return Where(inside, moved, cache)
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // KVCache holds the attention keys and values of a batch of sequences being decoded: for each
-// block, K and V [batch, context, kv_heads, head_dim] (float32), valid at positions 0…Len()-1.
+// block, K and V [batch, kv_heads, context, head_dim] (float32), valid at positions 0…Len()-1.
 // It lives where the backend keeps its tensors (on the accelerator for XLA), so a decoding step
 // moves only tokens and logits between host and device. All rows of a batch advance together.
 // A KVCache is not safe for concurrent use.
@@ -37,7 +37,7 @@ func NewKVCache(cfg Config, batch int) (*KVCache, error) {
 	}
 	c := &KVCache{cfg: cfg, batch: batch, kv: make([]*tensors.Tensor, 2*cfg.Layers)}
 	for i := range c.kv {
-		c.kv[i] = tensors.FromShape(shapes.Make(dtypes.Float32, batch, cfg.Context, cfg.KVHeads, cfg.HeadDim))
+		c.kv[i] = tensors.FromShape(shapes.Make(dtypes.Float32, batch, cfg.KVHeads, cfg.Context, cfg.HeadDim))
 	}
 	return c, nil
 }

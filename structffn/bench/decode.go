@@ -1,0 +1,234 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/structffn/structffn/structffn/linear"
+	"github.com/structffn/structffn/structffn/model"
+)
+
+// Decoding modes: which weights run a decoding step.
+const (
+	Structured = "structured" // the structured model as trained (fewest FLOPs)
+	MergedMode = "merged"     // its pre-merged dense weights (same logits, one matmul per matrix)
+	DenseMode  = "dense"      // a dense model of the same shape (its own weights): the baseline
+)
+
+// DecodeCase is one decoding step to time: Batch sequences, each given NewTokens tokens (1 for
+// token-by-token decoding, more for a prompt chunk), so Batch·NewTokens tokens are in flight.
+type DecodeCase struct {
+	Batch, NewTokens int
+}
+
+// DecodeResult is the latency of one decoding step (model.Decoder.Step with a KV cache, from tokens
+// on the host to logits on the host) in one mode, at cache position Position.
+type DecodeResult struct {
+	Preset         string  `json:"preset"`
+	Structure      string  `json:"structure"`
+	Fraction       float64 `json:"fraction"`
+	Backend        string  `json:"backend"`
+	Mode           string  `json:"mode"`
+	Batch          int     `json:"batch"`
+	NewTokens      int     `json:"new_tokens"`
+	TokensInFlight int     `json:"tokens_in_flight"`
+	Position       int     `json:"position"`
+	Ms             float64 `json:"ms"`
+	TokPerS        float64 `json:"tok_per_s"`
+	Reps           int     `json:"reps"`
+
+	Layers  int `json:"layers"`
+	DModel  int `json:"d_model"`
+	FFN     int `json:"ffn"`
+	Ctx     int `json:"ctx"`
+	Vocab   int `json:"vocab"`
+	Rank    int `json:"rank"`
+	NBlocks int `json:"nblocks"`
+}
+
+// DecodeMode is a named way of decoding: Structured, MergedMode or DenseMode.
+type DecodeMode struct {
+	Name string
+	Step model.Stepper
+}
+
+// Decode times one decoding step of the model cfg in each mode, for each case: the step runs at
+// position min(Context/2, Context-NewTokens) of a KV cache, as in the middle of a generation. The
+// modes of a case are timed in turns (one step each per round, median per mode), so that drift on a
+// shared machine hits them alike. report, when not nil, gets each result as it is measured.
+func Decode(backendName string, cfg model.Config, modes []DecodeMode, cases []DecodeCase, timing Timing, report func(DecodeResult)) (results []DecodeResult, err error) {
+	defer func() {
+		if e := recover(); e != nil {
+			err = fmt.Errorf("bench decode: %v", e)
+		}
+	}()
+	rng := rand.New(rand.NewPCG(5, 5))
+	tokens := func(batch, n int) [][]int32 {
+		out := make([][]int32, batch)
+		for i := range out {
+			out[i] = make([]int32, n)
+			for j := range out[i] {
+				out[i][j] = int32(rng.IntN(cfg.Vocab))
+			}
+		}
+		return out
+	}
+	for _, c := range cases {
+		if c.Batch < 1 || c.NewTokens < 1 || c.NewTokens > cfg.Context {
+			return results, fmt.Errorf("bench decode: batch %d with %d new tokens: want batch >= 1 and 1 to %d (the context) new tokens", c.Batch, c.NewTokens, cfg.Context)
+		}
+		pos := min(cfg.Context/2, cfg.Context-c.NewTokens)
+		caches := make([]*model.KVCache, len(modes))
+		step := func(i int) (float64, error) {
+			if err := caches[i].Truncate(pos); err != nil {
+				return 0, err
+			}
+			in := tokens(c.Batch, c.NewTokens)
+			t0 := time.Now()
+			_, err := modes[i].Step.Step(caches[i], in) // logits copied to the host: the step is complete
+			return time.Since(t0).Seconds() * 1000, err
+		}
+		for i := range modes {
+			if caches[i], err = model.NewKVCache(cfg, c.Batch); err != nil {
+				return results, err
+			}
+			if pos > 0 { // fill the cache up to pos
+				if _, err := modes[i].Step.Step(caches[i], tokens(c.Batch, pos)); err != nil {
+					return results, err
+				}
+			}
+			if _, err := step(i); err != nil { // warm-up: compilation
+				return results, err
+			}
+		}
+		times := make([][]float64, len(modes))
+		for start := time.Now(); len(times[0]) < max(1, timing.MinReps) || time.Since(start) < time.Duration(len(modes))*timing.MinTime; {
+			for i := range modes {
+				ms, err := step(i)
+				if err != nil {
+					return results, err
+				}
+				times[i] = append(times[i], ms)
+			}
+		}
+		for i, mode := range modes {
+			mode := mode.Name
+			caches[i].Finalize()
+			sort.Float64s(times[i])
+			ms := times[i][len(times[i])/2]
+			r := DecodeResult{
+				Preset: cfg.Name, Structure: cfg.Structure.String(), Fraction: ffnFraction(cfg), Backend: backendName,
+				Mode: mode, Batch: c.Batch, NewTokens: c.NewTokens, TokensInFlight: c.Batch * c.NewTokens, Position: pos,
+				Ms: ms, TokPerS: float64(c.Batch*c.NewTokens) / (ms / 1000), Reps: len(times[i]),
+				Layers: cfg.Layers, DModel: cfg.DModel, FFN: cfg.FFN, Ctx: cfg.Context, Vocab: cfg.Vocab, Rank: cfg.Rank, NBlocks: cfg.NBlocks,
+			}
+			results = append(results, r)
+			if report != nil {
+				report(r)
+			}
+		}
+	}
+	return results, nil
+}
+
+// DecodeModes builds one decoder per named mode for the model cfg whose weights are in ctx. When ctx
+// has none, the structured model's weights are created at random (by running it once) so that they
+// can be merged; the dense mode always has its own random weights.
+func DecodeModes(backend backends.Backend, ctx *context.Context, cfg model.Config, modes []string) ([]DecodeMode, error) {
+	if len(modes) == 0 {
+		return nil, fmt.Errorf("bench decode: no modes: use some of %s, %s, %s", Structured, MergedMode, DenseMode)
+	}
+	structured, err := model.NewDecoder(backend, ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := model.NewKVCache(cfg, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer cache.Finalize()
+	if _, err := structured.Step(cache, [][]int32{{0}}); err != nil {
+		return nil, err
+	}
+	out := make([]DecodeMode, len(modes))
+	for i, mode := range modes {
+		out[i].Name = mode
+		switch mode {
+		case Structured:
+			out[i].Step = structured
+		case MergedMode:
+			if cfg.Structure == linear.Dense {
+				return nil, fmt.Errorf("bench decode: mode merged needs a structured model, this one is dense: drop it from -modes")
+			}
+			mctx, dense, err := model.Merged(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			if out[i].Step, err = model.NewDecoder(backend, mctx.Reuse(), dense); err != nil {
+				return nil, err
+			}
+		case DenseMode:
+			dense := cfg
+			dense.Structure, dense.Rank, dense.NBlocks, dense.AllStructured = linear.Dense, 0, 0, false
+			dctx := context.New()
+			dctx.SetParam(linear.ParamSeed, 1)
+			if out[i].Step, err = model.NewDecoder(backend, dctx, dense); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("bench decode: unknown mode %q: allowed values are %s, %s, %s", mode, Structured, MergedMode, DenseMode)
+		}
+	}
+	return out, nil
+}
+
+// Crossover returns the tokens in flight from which the structured weights decode faster than the
+// merged ones, as model.PreMerge.Crossover wants it: the smallest measured tokens_in_flight at which
+// structured is faster and stays faster at every larger measured one. It is 0 when structured is
+// faster everywhere measured (always structured) and math.MaxInt when it never is (always merged).
+// Results at the same tokens in flight (several batch/new-token splits) are summed per mode; results
+// without both modes are ignored.
+func Crossover(results []DecodeResult) int {
+	ms := map[int]*[2]float64{} // tokens in flight -> structured, merged ms
+	for _, r := range results {
+		i := slices.Index([]string{Structured, MergedMode}, r.Mode)
+		if i < 0 {
+			continue
+		}
+		if ms[r.TokensInFlight] == nil {
+			ms[r.TokensInFlight] = &[2]float64{}
+		}
+		ms[r.TokensInFlight][i] += r.Ms
+	}
+	var sizes []int
+	for n, t := range ms {
+		if t[0] > 0 && t[1] > 0 {
+			sizes = append(sizes, n)
+		}
+	}
+	slices.Sort(sizes)
+	crossover := math.MaxInt
+	for i := len(sizes) - 1; i >= 0 && ms[sizes[i]][0] < ms[sizes[i]][1]; i-- {
+		crossover = sizes[i]
+	}
+	if len(sizes) > 0 && crossover == sizes[0] {
+		return 0
+	}
+	return crossover
+}
+
+// ffnFraction is a structured FFN's parameters over a dense one's (1 for dense): 0.3125 for the
+// paper's "32%".
+func ffnFraction(cfg model.Config) float64 {
+	fc1, fc2 := cfg.FFNSpecs(cfg.Layers - 1) // the last block's FFN is structured unless the model is dense
+	dense1 := linear.Spec{Kind: linear.Dense, In: fc1.In, Out: fc1.Out}
+	dense2 := linear.Spec{Kind: linear.Dense, In: fc2.In, Out: fc2.Out}
+	return float64(fc1.Params()+fc2.Params()) / float64(dense1.Params()+dense2.Params())
+}
