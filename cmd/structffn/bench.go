@@ -260,7 +260,7 @@ func crossoverLine(c int) string {
 	case 0:
 		return "crossover: structured weights were faster at every size measured (sample -premerge structured)"
 	case math.MaxInt:
-		return "crossover: merged weights were faster at every size measured (sample -premerge merged)"
+		return "crossover: none: structured weights were not faster at the largest size measured, so the switch keeps the merged ones (sample -premerge merged)"
 	}
 	return fmt.Sprintf("crossover: merged weights are faster below %d tokens in flight, structured from %d on (sample -premerge %d)", c, c, c)
 }
