@@ -1,0 +1,263 @@
+// Package plot displays charts and tables in GoNB notebooks: line charts (linear or log-log axes),
+// matrix heat maps and markdown tables, built from plain Go values.
+//
+// A chart is a plotly.js figure. It is sent to the notebook as a MIME bundle with the plotly JSON
+// (application/vnd.plotly.v1+json, drawn offline by JupyterLab's plotly renderer), an HTML fallback
+// that draws it with window.Plotly (loaded from PlotlySrc when the page lacks it; the headless
+// notebook runner inlines a pinned plotly.js into its HTML exports, so exports draw offline), and a
+// one-line text summary. Outside a notebook (plain `go run`, tests) Show does nothing.
+package plot
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/janpfeifer/gonb/gonbui/protocol"
+)
+
+// PlotlyMIME is the MIME type of plotly figures in Jupyter.
+const PlotlyMIME = "application/vnd.plotly.v1+json"
+
+// PlotlySrc is where the HTML fallback loads plotly.js from when the page has none:
+// $STRUCTFFN_PLOTLY_SRC if set, else plotly's CDN (the version the runner pins).
+var PlotlySrc = envOr("STRUCTFFN_PLOTLY_SRC", "https://cdn.plot.ly/plotly-"+PlotlyVersion+".min.js")
+
+// PlotlyVersion is the plotly.js version kernel/setup.sh installs (npm plotly.js-dist-min).
+const PlotlyVersion = "2.35.2"
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// Figure is a plotly.js figure: traces and a layout, marshalled as plotly.js reads them.
+type Figure struct {
+	Data   []Trace `json:"data"`
+	Layout Layout  `json:"layout"`
+}
+
+// Trace is one series: a line (Type "scatter") or a heat map (Type "heatmap").
+type Trace struct {
+	Type string    `json:"type"`
+	Name string    `json:"name,omitempty"`
+	X    []float64 `json:"x,omitempty"`
+	Y    []float64 `json:"y,omitempty"`
+	// Mode of a scatter trace: "lines", "markers" or "lines+markers".
+	Mode string `json:"mode,omitempty"`
+	Line *Line  `json:"line,omitempty"`
+	// Z is a heat map's matrix, row by row (row 0 drawn at the top when the y axis is reversed).
+	Z          [][]float64 `json:"z,omitempty"`
+	Colorscale string      `json:"colorscale,omitempty"`
+	ZMid       *float64    `json:"zmid,omitempty"`
+	ShowScale  *bool       `json:"showscale,omitempty"`
+}
+
+// Line styles a scatter trace's line.
+type Line struct {
+	Dash  string `json:"dash,omitempty"` // "solid", "dash", "dot"
+	Color string `json:"color,omitempty"`
+	Width int    `json:"width,omitempty"`
+}
+
+// Layout holds the title, axes and size.
+type Layout struct {
+	Title  Text  `json:"title"`
+	XAxis  Axis  `json:"xaxis"`
+	YAxis  Axis  `json:"yaxis"`
+	Width  int   `json:"width,omitempty"`
+	Height int   `json:"height,omitempty"`
+	Grid   *Grid `json:"grid,omitempty"`
+}
+
+// Text is a plotly title.
+type Text struct {
+	Text string `json:"text"`
+}
+
+// Axis is one axis: its title and type ("linear", "log").
+type Axis struct {
+	Title       Text   `json:"title"`
+	Type        string `json:"type,omitempty"`
+	AutoRange   any    `json:"autorange,omitempty"` // "reversed" for matrix rows top-down
+	ScaleAnchor string `json:"scaleanchor,omitempty"`
+}
+
+// Grid lays out subplots (unused by the helpers here; kept for hand-built figures).
+type Grid struct {
+	Rows    int `json:"rows"`
+	Columns int `json:"columns"`
+}
+
+// Series is one named line of a line chart.
+type Series struct {
+	Name string
+	X, Y []float64
+	Dash string // "" (solid), "dash", "dot"
+	// Markers draws points as well as the line (for sparse measurements).
+	Markers bool
+}
+
+// Lines is a line chart of series; logX / logY make the axes logarithmic.
+func Lines(title, xTitle, yTitle string, logX, logY bool, series ...Series) Figure {
+	f := Figure{Layout: Layout{Title: Text{title}, XAxis: Axis{Title: Text{xTitle}}, YAxis: Axis{Title: Text{yTitle}}, Height: 420}}
+	if logX {
+		f.Layout.XAxis.Type = "log"
+	}
+	if logY {
+		f.Layout.YAxis.Type = "log"
+	}
+	for _, s := range series {
+		t := Trace{Type: "scatter", Name: s.Name, X: s.X, Y: s.Y, Mode: "lines"}
+		if s.Markers {
+			t.Mode = "lines+markers"
+		}
+		if s.Dash != "" {
+			t.Line = &Line{Dash: s.Dash}
+		}
+		f.Data = append(f.Data, t)
+	}
+	return f
+}
+
+// Heatmap draws matrix m (rows top-down) with a diverging colour scale centred on 0.
+func Heatmap(title string, m [][]float64) Figure {
+	zero, show := 0.0, true
+	return Figure{
+		Data: []Trace{{Type: "heatmap", Z: m, Colorscale: "RdBu", ZMid: &zero, ShowScale: &show}},
+		Layout: Layout{Title: Text{title}, XAxis: Axis{Title: Text{"input"}, ScaleAnchor: "y"},
+			YAxis: Axis{Title: Text{"output"}, AutoRange: "reversed"}, Height: 420},
+	}
+}
+
+// Summary is a one-line text description of the figure (the text/plain part of its MIME bundle).
+func (f Figure) Summary() string {
+	var parts []string
+	for _, t := range f.Data {
+		switch t.Type {
+		case "heatmap":
+			cols := 0
+			if len(t.Z) > 0 {
+				cols = len(t.Z[0])
+			}
+			parts = append(parts, fmt.Sprintf("heatmap %d×%d", len(t.Z), cols))
+		default:
+			parts = append(parts, fmt.Sprintf("%s (%d points)", t.Name, len(t.X)))
+		}
+	}
+	return fmt.Sprintf("[chart] %s: %s", f.Layout.Title.Text, strings.Join(parts, ", "))
+}
+
+var ids atomic.Int64
+
+// newID returns an HTML id unique within this process and distinct across cell runs.
+func newID() string {
+	return fmt.Sprintf("structffn-plot-%d-%d", os.Getpid(), ids.Add(1))
+}
+
+// HTML returns the figure as an HTML fragment that draws itself with plotly.js: a div (class
+// "structffn-plot", which the notebook runner counts) and a script.
+func (f Figure) HTML(id string) (string, error) {
+	js, err := json.Marshal(f)
+	if err != nil {
+		return "", fmt.Errorf("plot: %w", err)
+	}
+	height := f.Layout.Height
+	if height == 0 {
+		height = 420
+	}
+	// The figure JSON is embedded in a script: escape "</" so that no string can close the tag.
+	fig := strings.ReplaceAll(string(js), "</", `<\/`)
+	return fmt.Sprintf(`<div class="structffn-plot" id="%[1]s" style="height:%[2]dpx"></div>
+<script type="text/javascript">
+(function() {
+  var fig = %[3]s;
+  function draw() { window.Plotly.newPlot("%[1]s", fig.data, fig.layout, {responsive: true}); }
+  if (window.Plotly) { draw(); return; }
+  var s = document.createElement("script");
+  s.src = "%[4]s";
+  s.onload = draw;
+  document.head.appendChild(s);
+})();
+</script>`, id, height, fig, html.EscapeString(PlotlySrc)), nil
+}
+
+// bundle is the MIME bundle of a figure.
+func (f Figure) bundle(id string) (map[protocol.MIMEType]any, error) {
+	h, err := f.HTML(id)
+	if err != nil {
+		return nil, err
+	}
+	var asMap map[string]any // the plotly JSON as a JSON object, not a string
+	js, _ := json.Marshal(f)
+	if err := json.Unmarshal(js, &asMap); err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	return map[protocol.MIMEType]any{
+		PlotlyMIME:             asMap,
+		protocol.MIMETextHTML:  h,
+		protocol.MIMETextPlain: f.Summary(),
+	}, nil
+}
+
+// Show displays the figure as the output of the running cell (nothing outside a notebook).
+func Show(f Figure) error {
+	if !gonbui.IsNotebook {
+		return nil
+	}
+	b, err := f.bundle(newID())
+	if err != nil {
+		return err
+	}
+	gonbui.SendData(&protocol.DisplayData{Data: b})
+	return gonbui.Error()
+}
+
+// Live is a chart that is redrawn in place, e.g. loss curves while a model trains.
+type Live struct {
+	displayID string
+	n         int
+}
+
+// NewLive displays f and returns a handle to redraw it with Update.
+func NewLive(f Figure) (*Live, error) {
+	l := &Live{displayID: newID()}
+	return l, l.Update(f)
+}
+
+// Update replaces the live chart with f.
+func (l *Live) Update(f Figure) error {
+	if !gonbui.IsNotebook {
+		return nil
+	}
+	l.n++
+	b, err := f.bundle(fmt.Sprintf("%s-%d", l.displayID, l.n))
+	if err != nil {
+		return err
+	}
+	gonbui.SendData(&protocol.DisplayData{Data: b, DisplayID: l.displayID})
+	return gonbui.Error()
+}
+
+// Table displays a markdown table (nothing outside a notebook) and returns its markdown.
+func Table(header []string, rows [][]string) string {
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(header, " | ") + " |\n|")
+	for range header {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, r := range rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+	}
+	if gonbui.IsNotebook {
+		gonbui.DisplayMarkdown(b.String())
+	}
+	return b.String()
+}
