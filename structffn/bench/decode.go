@@ -124,7 +124,7 @@ func Decode(backendName string, cfg model.Config, modes []DecodeMode, cases []De
 			sort.Float64s(times[i])
 			ms := times[i][len(times[i])/2]
 			r := DecodeResult{
-				Preset: cfg.Name, Structure: cfg.Structure.String(), Fraction: ffnFraction(cfg), Backend: backendName,
+				Preset: cfg.Name, Structure: cfg.Structure.String(), Fraction: linear.FFNFraction(cfg.Structure, cfg.DModel, cfg.FFN, cfg.Rank, cfg.NBlocks), Backend: backendName,
 				Mode: mode, Batch: c.Batch, NewTokens: c.NewTokens, TokensInFlight: c.Batch * c.NewTokens, Position: pos,
 				Ms: ms, TokPerS: float64(c.Batch*c.NewTokens) / (ms / 1000), Reps: len(times[i]),
 				Layers: cfg.Layers, DModel: cfg.DModel, FFN: cfg.FFN, Ctx: cfg.Context, Vocab: cfg.Vocab, Rank: cfg.Rank, NBlocks: cfg.NBlocks,
@@ -222,13 +222,4 @@ func Crossover(results []DecodeResult) int {
 		return 0
 	}
 	return crossover
-}
-
-// ffnFraction is a structured FFN's parameters over a dense one's (1 for dense): 0.3125 for the
-// paper's "32%".
-func ffnFraction(cfg model.Config) float64 {
-	fc1, fc2 := cfg.FFNSpecs(cfg.Layers - 1) // the last block's FFN is structured unless the model is dense
-	dense1 := linear.Spec{Kind: linear.Dense, In: fc1.In, Out: fc1.Out}
-	dense2 := linear.Spec{Kind: linear.Dense, In: fc2.In, Out: fc2.Out}
-	return float64(fc1.Params()+fc2.Params()) / float64(dense1.Params()+dense2.Params())
 }

@@ -28,7 +28,7 @@ const PlotlyMIME = "application/vnd.plotly.v1+json"
 var PlotlySrc = envOr("STRUCTFFN_PLOTLY_SRC", "https://cdn.plot.ly/plotly-"+PlotlyVersion+".min.js")
 
 // PlotlyVersion is the plotly.js version kernel/setup.sh installs (npm plotly.js-dist-min).
-const PlotlyVersion = "2.35.2"
+const PlotlyVersion = "4.1.2"
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
