@@ -9,6 +9,7 @@
 package plot
 
 import (
+	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -29,6 +30,13 @@ var PlotlySrc = envOr("STRUCTFFN_PLOTLY_SRC", "https://cdn.plot.ly/plotly-"+Plot
 
 // PlotlyVersion is the plotly.js version kernel/setup.sh installs (npm plotly.js-dist-min).
 const PlotlyVersion = "4.1.2"
+
+func init() {
+	// GoNB sends display data to the kernel with encoding/gob, which must know the dynamic types
+	// inside the plotly figure (decoded JSON: objects and arrays).
+	gob.Register(map[string]any{})
+	gob.Register([]any{})
+}
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
