@@ -487,3 +487,18 @@ func TestSizeForReproducesPaperChoices(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckMerge(t *testing.T) {
+	for _, s := range exactCases {
+		c, err := CheckMerge(testbackend.Go(t), s, 3, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.OK() || c.MaxDiff == 0 && s.Kind != Dense || !strings.HasPrefix(c.String(), s.String()+": OK") {
+			t.Errorf("%s", c)
+		}
+	}
+	if _, err := CheckMerge(testbackend.Go(t), Spec{Kind: LowRank, In: 8, Out: 8, Rank: 9}, 1, 1); err == nil {
+		t.Errorf("an invalid spec was checked")
+	}
+}

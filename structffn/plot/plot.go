@@ -1,5 +1,8 @@
 // Package plot displays charts and tables in GoNB notebooks: line charts (linear or log-log axes),
-// matrix heat maps and markdown tables, built from plain Go values.
+// matrix heat maps and markdown tables from plain Go values (plot.go), and the project's own
+// charts (charts.go): the paper's parameter/FLOP table, merged-matrix heat maps, loss curves (live
+// while training, or reloaded from run directories), α schedules and skip patterns of self-guided
+// training, and decoding latency by tokens in flight.
 //
 // A chart is a plotly.js figure. It is sent to the notebook as a MIME bundle with the plotly JSON
 // (application/vnd.plotly.v1+json, drawn offline by JupyterLab's plotly renderer), an HTML fallback

@@ -55,17 +55,11 @@ func Summarize(dir string) (Summary, error) {
 	if s.Config.Structure != linear.Dense {
 		s.Fraction = linear.FFNFraction(s.Config.Structure, s.Config.DModel, s.Config.FFN, s.Config.Rank, s.Config.NBlocks)
 	}
-	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	records, err := ReadMetrics(dir)
 	if err != nil {
-		return s, fmt.Errorf("%s has no metrics.jsonl: %v", dir, err)
+		return s, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var r Record
-		if json.Unmarshal(sc.Bytes(), &r) != nil {
-			continue // a line cut short by a crash; the earlier ones still count
-		}
+	for _, r := range records {
 		s.Steps, s.Tokens, s.TrainLoss, s.TrainFLOP, s.WallS, s.TokPerS = r.Step, r.Tokens, r.TrainLoss, r.TrainFLOPs, r.ElapsedS, r.TokPerS
 		if r.ValLoss != nil {
 			s.ValLoss = r.ValLoss
@@ -74,5 +68,26 @@ func Summarize(dir string) (Summary, error) {
 	if s.Steps == 0 {
 		return s, fmt.Errorf("%s: metrics.jsonl has no record yet", dir)
 	}
-	return s, sc.Err()
+	return s, nil
+}
+
+// ReadMetrics returns the records of dir's metrics.jsonl in order (loss curves of a finished or
+// running run). A line cut short by a crash is skipped; the others still count.
+func ReadMetrics(dir string) ([]Record, error) {
+	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		return nil, fmt.Errorf("%s has no metrics.jsonl: %v", dir, err)
+	}
+	defer f.Close()
+	var out []Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		var r Record
+		if json.Unmarshal(sc.Bytes(), &r) != nil {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, sc.Err()
 }

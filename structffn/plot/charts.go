@@ -1,0 +1,218 @@
+package plot
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/structffn/structffn/structffn/bench"
+	"github.com/structffn/structffn/structffn/guide"
+	"github.com/structffn/structffn/structffn/linear"
+	"github.com/structffn/structffn/structffn/model"
+	"github.com/structffn/structffn/structffn/train"
+)
+
+// Must returns v, or panics with err: for notebook cells, where a failing call should stop the cell.
+func Must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// FLOPsTable displays the paper-comparison table of `structffn flops` (parameters, FFN parameters
+// and training FLOPs, ours beside the paper's, "=" where they agree at the printed precision) and
+// returns its markdown.
+func FLOPsTable(rows []model.FLOPsRow) string {
+	same := func(ours, paper string) string {
+		switch paper {
+		case "":
+			return ours + " | -"
+		case ours:
+			return ours + " | ="
+		}
+		return ours + " | " + paper + " ≠"
+	}
+	var out [][]string
+	for _, r := range rows {
+		setting := "100%"
+		if r.Structure != linear.Dense.String() {
+			setting = linear.FractionName(r.Fraction)
+		}
+		out = append(out, []string{r.Preset, r.Structure, setting, strconv.Itoa(r.Rank), strconv.Itoa(r.NBlocks),
+			same(model.Millions(r.Params), r.PaperParams), same(model.Millions(r.FFNParams), r.PaperFFN),
+			same(model.PaperFormat(r.TrainFLOPs), r.PaperFLOPs)})
+	}
+	return Table([]string{"preset", "structure", "setting", "R", "B", "params", "paper", "FFN params", "paper", "train FLOPs", "paper"}, out)
+}
+
+// MergedHeatmap draws the dense matrix a structure computes (Spec.Merge of its seeded initial
+// weights), rows = outputs, columns = inputs: LowRank fills it (rank R), BlockDense and
+// BlockShuffle show their blocks and their shuffle.
+func MergedHeatmap(spec linear.Spec, seed uint64) (Figure, error) {
+	if err := spec.Validate(); err != nil {
+		return Figure{}, err
+	}
+	w := spec.Init(rand.New(rand.NewPCG(seed, 1)), linear.InitStd)
+	merged, err := spec.Merge(w)
+	if err != nil {
+		return Figure{}, err
+	}
+	m := make([][]float64, spec.Out)
+	for i := range m {
+		m[i] = make([]float64, spec.In)
+		for j := range m[i] {
+			m[i][j] = float64(merged[i*spec.In+j])
+		}
+	}
+	f := Heatmap(fmt.Sprintf("%s: merged %d×%d matrix, %d of %d parameters", spec, spec.Out, spec.In, spec.Params(), spec.DenseParams()), m)
+	return f, nil
+}
+
+// DecodeLatency draws the latency of one decoding step against tokens in flight (log-log), one line
+// per mode, for results of one model (bench.Decode).
+func DecodeLatency(results []bench.DecodeResult) Figure {
+	var series []Series
+	for _, mode := range []string{bench.Structured, bench.MergedMode, bench.DenseMode} {
+		s := Series{Name: mode, Markers: true}
+		for _, r := range results {
+			if r.Mode == mode {
+				s.X, s.Y = append(s.X, float64(r.TokensInFlight)), append(s.Y, r.Ms)
+			}
+		}
+		if len(s.X) > 0 {
+			series = append(series, s)
+		}
+	}
+	title := "decoding step latency"
+	if len(results) > 0 {
+		r := results[0]
+		title = fmt.Sprintf("one decoding step, %s %s (L=%d, d=%d) on %s", r.Preset, r.Structure, r.Layers, r.DModel, r.Backend)
+	}
+	return Lines(title, "tokens in flight (batch × new tokens)", "ms per step", true, true, series...)
+}
+
+// Curve is one run's metrics, named for the legend.
+type Curve struct {
+	Name    string
+	Records []train.Record
+}
+
+// LossCurves draws validation loss (markers) and training loss (dotted) against tokens seen.
+func LossCurves(title string, curves ...Curve) Figure {
+	var series []Series
+	for _, c := range curves {
+		val := Series{Name: c.Name + " val", Markers: true}
+		tr := Series{Name: c.Name + " train", Dash: "dot"}
+		for _, r := range c.Records {
+			tr.X, tr.Y = append(tr.X, float64(r.Tokens)), append(tr.Y, r.TrainLoss)
+			if r.ValLoss != nil {
+				val.X, val.Y = append(val.X, float64(r.Tokens)), append(val.Y, *r.ValLoss)
+			}
+		}
+		series = append(series, tr)
+		if len(val.X) > 0 {
+			series = append(series, val)
+		}
+	}
+	return Lines(title, "training tokens", "loss (nats/token)", false, false, series...)
+}
+
+// RunCurves reads run directories' metrics (train.ReadMetrics), named by directory.
+func RunCurves(dirs ...string) ([]Curve, error) {
+	var out []Curve
+	for _, d := range dirs {
+		records, err := train.ReadMetrics(d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Curve{Name: d, Records: records})
+	}
+	return out, nil
+}
+
+// LiveLoss is a loss chart redrawn while runs train: pass Record(name) as train.Options.OnRecord.
+type LiveLoss struct {
+	mu     sync.Mutex
+	title  string
+	live   *Live
+	curves []Curve
+	last   time.Time
+}
+
+// NewLiveLoss displays an empty loss chart.
+func NewLiveLoss(title string) (*LiveLoss, error) {
+	l := &LiveLoss{title: title}
+	var err error
+	l.live, err = NewLive(LossCurves(title))
+	return l, err
+}
+
+// Record returns a callback that adds each metrics record to the curve named name and redraws the
+// chart (at most twice a second, and always on validation records).
+func (l *LiveLoss) Record(name string) func(train.Record) {
+	return func(r train.Record) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		i := slices.IndexFunc(l.curves, func(c Curve) bool { return c.Name == name })
+		if i < 0 {
+			l.curves = append(l.curves, Curve{Name: name})
+			i = len(l.curves) - 1
+		}
+		l.curves[i].Records = append(l.curves[i].Records, r)
+		if r.ValLoss != nil || time.Since(l.last) > 500*time.Millisecond {
+			l.last = time.Now()
+			_ = l.live.Update(LossCurves(l.title, l.curves...))
+		}
+	}
+}
+
+// Curves returns what the chart holds so far.
+func (l *LiveLoss) Curves() []Curve {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.curves)
+}
+
+// AlphaSchedules draws α (the guide's weight, PAPER.md §3) over a guided window of steps for each
+// schedule kind: 1 at step 0, 0 from the end of the window on.
+func AlphaSchedules(steps int64) Figure {
+	var series []Series
+	for _, kind := range []string{guide.Cosine, guide.Linear} {
+		s := guide.Schedule{Kind: kind, Steps: steps}
+		line := Series{Name: kind}
+		for step := int64(0); step <= steps+steps/10; step++ {
+			line.X, line.Y = append(line.X, float64(step)), append(line.Y, s.Alpha(step))
+		}
+		series = append(series, line)
+	}
+	return Lines(fmt.Sprintf("α over a guided window of %d steps", steps), "step", "α", false, false, series...)
+}
+
+// SkipPattern draws which guides a run uses step by step (1: the guide runs, 0: skipped, u >= α),
+// for n structured matrices under schedule s and seed: the realised pattern of guide.DrawPattern.
+func SkipPattern(s guide.Schedule, seed uint64, steps int64, n int) Figure {
+	m := make([][]float64, n)
+	for i := range m {
+		m[i] = make([]float64, steps)
+	}
+	for step := range steps {
+		for i, on := range s.DrawPattern(seed, step, n) {
+			if on {
+				m[i][step] = 1
+			}
+		}
+	}
+	kind := s.Kind
+	if kind == "" {
+		kind = guide.Cosine
+	}
+	f := Heatmap(fmt.Sprintf("guides used (1) or skipped (0), %s schedule over %d steps, %d matrices", kind, s.Steps, n), m)
+	f.Data[0].Colorscale, f.Data[0].ZMid = "Greys", nil
+	f.Layout.XAxis = Axis{Title: Text{"step"}}
+	f.Layout.YAxis = Axis{Title: Text{"structured matrix"}, AutoRange: "reversed"}
+	return f
+}

@@ -1,0 +1,86 @@
+package plot
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/structffn/structffn/structffn/bench"
+	"github.com/structffn/structffn/structffn/guide"
+	"github.com/structffn/structffn/structffn/linear"
+	"github.com/structffn/structffn/structffn/model"
+	"github.com/structffn/structffn/structffn/train"
+)
+
+func TestFLOPsTableMarksAgreement(t *testing.T) {
+	rows := Must(model.PaperFLOPsTable())
+	md := FLOPsTable(rows)
+	if got := strings.Count(md, "\n"); got != len(rows)+2 {
+		t.Errorf("%d lines, want %d rows + header + rule", got, len(rows))
+	}
+	if strings.Contains(md, "≠") || !strings.Contains(md, "| s | dense | 100% | 0 | 0 | 109.6M | = |") {
+		t.Errorf("the paper's table should agree everywhere:\n%s", md)
+	}
+}
+
+func TestMergedHeatmap(t *testing.T) {
+	for _, spec := range []linear.Spec{
+		{Kind: linear.LowRank, In: 16, Out: 32, Rank: 4},
+		{Kind: linear.BlockDense, In: 16, Out: 32, Rank: 8, NBlocks: 4},
+		{Kind: linear.BlockShuffle, In: 16, Out: 32, NBlocks: 4},
+	} {
+		f, err := MergedHeatmap(spec, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := f.Data[0].Z
+		if len(z) != 32 || len(z[0]) != 16 || !strings.Contains(f.Layout.Title.Text, "merged 32×16") {
+			t.Errorf("%s: heat map %d×%d titled %q", spec, len(z), len(z[0]), f.Layout.Title.Text)
+		}
+	}
+	if _, err := MergedHeatmap(linear.Spec{Kind: linear.LowRank, In: 4, Out: 4, Rank: 5}, 1); err == nil {
+		t.Errorf("an invalid spec drew")
+	}
+}
+
+func TestDecodeLatencyAndLossCurves(t *testing.T) {
+	var rs []bench.DecodeResult
+	for _, mode := range []string{bench.Structured, bench.MergedMode} {
+		for _, n := range []int{1, 4} {
+			rs = append(rs, bench.DecodeResult{Mode: mode, TokensInFlight: n, Ms: float64(n)})
+		}
+	}
+	f := DecodeLatency(rs)
+	if len(f.Data) != 2 || f.Data[1].Name != bench.MergedMode || len(f.Data[1].X) != 2 || f.Layout.XAxis.Type != "log" {
+		t.Errorf("decode chart %+v", f)
+	}
+	v := 3.5
+	c := LossCurves("x", Curve{Name: "dense", Records: []train.Record{{Tokens: 10, TrainLoss: 4}, {Tokens: 20, TrainLoss: 3, ValLoss: &v}}})
+	if len(c.Data) != 2 || len(c.Data[0].X) != 2 || len(c.Data[1].Y) != 1 || c.Data[1].Y[0] != 3.5 {
+		t.Errorf("loss curves %+v", c.Data)
+	}
+}
+
+func TestAlphaAndSkipPattern(t *testing.T) {
+	f := AlphaSchedules(100)
+	for _, tr := range f.Data {
+		if tr.Y[0] != 1 || tr.Y[100] != 0 || tr.Y[50] <= 0.4 || tr.Y[50] >= 0.6 {
+			t.Errorf("%s: α(0)=%g α(50)=%g α(100)=%g", tr.Name, tr.Y[0], tr.Y[50], tr.Y[100])
+		}
+	}
+	s := guide.Schedule{Kind: guide.Cosine, Steps: 200}
+	p := SkipPattern(s, 3, 400, 6)
+	used := 0.0
+	for _, row := range p.Data[0].Z {
+		for step, on := range row {
+			if step >= 200 && on != 0 {
+				t.Fatalf("a guide is used at step %d, after the window", step)
+			}
+			used += on
+		}
+	}
+	// Expected uses: Σ α over the window per matrix = 100 (cosine averages 1/2) × 6 matrices.
+	if want := 6 * 200 * guide.ExpectedGuideFraction(s, 0, 200); math.Abs(used-want) > 4*math.Sqrt(want) {
+		t.Errorf("%g guide uses, want about %g", used, want)
+	}
+}
