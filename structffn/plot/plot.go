@@ -272,3 +272,19 @@ func Table(header []string, rows [][]string) string {
 	}
 	return b.String()
 }
+
+// QuickEnv names the environment variable that selects the notebooks' quick mode (CI-sized runs):
+// STRUCTFFN_QUICK=1, as kernel/nbrun sets it.
+const QuickEnv = "STRUCTFFN_QUICK"
+
+// Quick reports whether the notebooks run in quick mode.
+func Quick() bool { return os.Getenv(QuickEnv) == "1" }
+
+// Pick returns quick in quick mode and full otherwise: the one switch a notebook cell needs, e.g.
+// steps := plot.Pick(30, 1000).
+func Pick[T any](quick, full T) T {
+	if Quick() {
+		return quick
+	}
+	return full
+}
