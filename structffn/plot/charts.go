@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -215,4 +216,47 @@ func SkipPattern(s guide.Schedule, seed uint64, steps int64, n int) Figure {
 	f.Layout.XAxis = Axis{Title: Text{"step"}}
 	f.Layout.YAxis = Axis{Title: Text{"structured matrix"}, AutoRange: "reversed"}
 	return f
+}
+
+// MustShow displays f, panicking on an error from building it (MustShow(MergedHeatmap(spec, 1)))
+// or from displaying it: for notebook cells.
+func MustShow(f Figure, errs ...error) {
+	for _, err := range errs {
+		if err != nil {
+			panic(err)
+		}
+	}
+	if err := Show(f); err != nil {
+		panic(err)
+	}
+}
+
+// StructureTable displays, for an FFN d → f → d, each structure at each parameter fraction with its
+// rank R and blocks B (the paper's size rules, linear.SizeFor), the first matrix's weight shapes, and
+// its parameters and FLOPs per token as a share of the dense FFN's; it returns the markdown.
+func StructureTable(d, f int, fractions ...float64) (string, error) {
+	rows := [][]string{{"dense", "100%", "-", "-", shapes(linear.Spec{Kind: linear.Dense, In: d, Out: f}),
+		model.ParamCount(int64(2 * d * f)), "100%"}}
+	for _, frac := range fractions {
+		for _, kind := range []linear.Kind{linear.LowRank, linear.BlockDense, linear.BlockShuffle} {
+			rank, nblocks, err := linear.SizeFor(kind, d, f, frac)
+			if err != nil {
+				return "", err
+			}
+			fc1, fc2 := linear.FFNSpecs(kind, d, f, rank, nblocks)
+			p := fc1.Params() + fc2.Params()
+			rows = append(rows, []string{kind.String(), linear.FractionName(frac), strconv.Itoa(rank), strconv.Itoa(nblocks),
+				shapes(fc1), model.ParamCount(p), fmt.Sprintf("%.1f%%", 100*float64(p)/float64(2*d*f))})
+		}
+	}
+	return Table([]string{"structure", "setting", "R", "B", fmt.Sprintf("fc1 (%d→%d) weights", d, f), "FFN params", "params and FLOPs vs dense"}, rows), nil
+}
+
+// shapes lists a spec's weights as name[dims].
+func shapes(s linear.Spec) string {
+	var out []string
+	for _, w := range s.Weights() {
+		out = append(out, fmt.Sprintf("%s%v", w.Name, w.Shape))
+	}
+	return strings.Join(out, " ")
 }

@@ -84,3 +84,18 @@ func TestAlphaAndSkipPattern(t *testing.T) {
 		t.Errorf("%g guide uses, want about %g", used, want)
 	}
 }
+
+func TestStructureTable(t *testing.T) {
+	md, err := StructureTable(768, 3072, linear.Fraction63, linear.Fraction32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| dense | 100% | - | - | weights[3072 768] | 4.7M | 100% |", "| lowrank | 32% | 192 | 0 |", "| blockshuffle | 32% | 0 | 4 |", "31.2%"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("table lacks %q:\n%s", want, md)
+		}
+	}
+	if _, err := StructureTable(768, 3072, 0.01); err == nil {
+		t.Errorf("an unreachable fraction gave a table")
+	}
+}
