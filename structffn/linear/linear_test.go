@@ -502,3 +502,39 @@ func TestCheckMerge(t *testing.T) {
 		t.Errorf("an invalid spec was checked")
 	}
 }
+
+// TestFactorsMultiplyToMerge checks that the dense factors of every structure multiply (right to
+// left) to its merged matrix, and that BlockShuffle's shuffles are permutations.
+func TestFactorsMultiplyToMerge(t *testing.T) {
+	for ci, s := range exactCases {
+		w := s.Init(rand.New(rand.NewPCG(uint64(ci), 3)), 0.5)
+		fs, err := s.Factors(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prod, rows, cols := fs[0].Data, fs[0].Rows, fs[0].Cols
+		for _, f := range fs[1:] {
+			if f.Cols != rows {
+				t.Fatalf("%s: factor %s is %d×%d after a %d-row product", s, f.Name, f.Rows, f.Cols, rows)
+			}
+			next := make([]float32, f.Rows*cols)
+			matMul(next, f.Data, prod, f.Rows, f.Cols, cols)
+			prod, rows = next, f.Rows
+			if f.Name[0] == 'P' {
+				for i := range f.Rows {
+					ones := 0
+					for j := range f.Cols {
+						ones += int(f.Data[i*f.Cols+j])
+					}
+					if ones != 1 {
+						t.Errorf("%s: %s row %d has %d ones", s, f.Name, i, ones)
+					}
+				}
+			}
+		}
+		merged, _ := s.Merge(w)
+		if rows != s.Out || cols != s.In || maxAbsDiff(prod, merged) > 1e-5 {
+			t.Errorf("%s: product of factors (%d×%d) differs from Merge by %g", s, rows, cols, maxAbsDiff(prod, merged))
+		}
+	}
+}

@@ -62,13 +62,7 @@ func MergedHeatmap(spec linear.Spec, seed uint64) (Figure, error) {
 	if err != nil {
 		return Figure{}, err
 	}
-	m := make([][]float64, spec.Out)
-	for i := range m {
-		m[i] = make([]float64, spec.In)
-		for j := range m[i] {
-			m[i][j] = float64(merged[i*spec.In+j])
-		}
-	}
+	m := matrix(merged, spec.Out, spec.In)
 	f := Heatmap(fmt.Sprintf("%s: merged %d×%d matrix, %d of %d parameters", spec, spec.Out, spec.In, spec.Params(), spec.DenseParams()), m)
 	return f, nil
 }
@@ -259,4 +253,75 @@ func shapes(s linear.Spec) string {
 		out = append(out, fmt.Sprintf("%s%v", w.Name, w.Shape))
 	}
 	return strings.Join(out, " ")
+}
+
+// Panel is one heat map of a multi-panel figure.
+type Panel struct {
+	Title string
+	Z     [][]float64
+}
+
+// Panels draws heat maps side by side (each panel's width in proportion to its columns, cells
+// square, rows top-down), sharing one diverging colour scale centred on 0.
+func Panels(title string, panels ...Panel) Figure {
+	total := 0
+	for _, p := range panels {
+		if len(p.Z) > 0 {
+			total += len(p.Z[0])
+		}
+	}
+	const gap = 0.03
+	width := 1 - gap*float64(max(0, len(panels)-1))
+	f := Figure{Layout: Layout{Title: Text{title}, Height: 420, More: map[string]any{}}}
+	zero, start := 0.0, 0.0
+	for i, p := range panels {
+		cols := 0
+		if len(p.Z) > 0 {
+			cols = len(p.Z[0])
+		}
+		end := start + width*float64(cols)/float64(max(1, total))
+		x, y := fmt.Sprintf("x%d", i+1), fmt.Sprintf("y%d", i+1)
+		show := i == len(panels)-1
+		f.Data = append(f.Data, Trace{Type: "heatmap", Z: p.Z, Colorscale: "RdBu", ZMid: &zero, ShowScale: &show, XAxis: x, YAxis: y})
+		f.Layout.More["xaxis"+fmt.Sprint(i+1)] = map[string]any{"domain": []float64{start, end}, "anchor": y, "title": map[string]any{"text": p.Title}}
+		f.Layout.More["yaxis"+fmt.Sprint(i+1)] = map[string]any{"anchor": x, "autorange": "reversed", "scaleanchor": x}
+		start = end + gap
+	}
+	return f
+}
+
+// FactorHeatmaps draws a structure's factors (Spec.Factors of its seeded initial weights) and their
+// product, the merged matrix, side by side: the blocks and shuffles the merged matrix hides.
+func FactorHeatmaps(spec linear.Spec, seed uint64) (Figure, error) {
+	if err := spec.Validate(); err != nil {
+		return Figure{}, err
+	}
+	w := spec.Init(rand.New(rand.NewPCG(seed, 1)), linear.InitStd)
+	factors, err := spec.Factors(w)
+	if err != nil {
+		return Figure{}, err
+	}
+	merged, err := spec.Merge(w)
+	if err != nil {
+		return Figure{}, err
+	}
+	var panels []Panel
+	for i := len(factors) - 1; i >= 0; i-- { // written left to right as in W = F[k-1]···F[0]
+		f := factors[i]
+		panels = append(panels, Panel{Title: fmt.Sprintf("%s %d×%d", f.Name, f.Rows, f.Cols), Z: matrix(f.Data, f.Rows, f.Cols)})
+	}
+	panels = append(panels, Panel{Title: fmt.Sprintf("= W %d×%d", spec.Out, spec.In), Z: matrix(merged, spec.Out, spec.In)})
+	return Panels(fmt.Sprintf("%s: %d of %d parameters", spec, spec.Params(), spec.DenseParams()), panels...), nil
+}
+
+// matrix turns row-major data into rows.
+func matrix(data []float32, rows, cols int) [][]float64 {
+	m := make([][]float64, rows)
+	for i := range m {
+		m[i] = make([]float64, cols)
+		for j := range m[i] {
+			m[i][j] = float64(data[i*cols+j])
+		}
+	}
+	return m
 }

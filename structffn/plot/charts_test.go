@@ -1,6 +1,7 @@
 package plot
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -97,5 +98,20 @@ func TestStructureTable(t *testing.T) {
 	}
 	if _, err := StructureTable(768, 3072, 0.01); err == nil {
 		t.Errorf("an unreachable fraction gave a table")
+	}
+}
+
+func TestFactorHeatmaps(t *testing.T) {
+	f, err := FactorHeatmaps(linear.Spec{Kind: linear.BlockShuffle, In: 16, Out: 32, NBlocks: 4}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// P_out, blockdiag(B2), P_mid, blockdiag(B1), then the merged W: five panels on their own axes.
+	if len(f.Data) != 5 || f.Data[4].XAxis != "x5" || !strings.Contains(f.Layout.More["xaxis1"].(map[string]any)["title"].(map[string]any)["text"].(string), "P_out") {
+		t.Fatalf("panels %+v", f.Layout.More)
+	}
+	js, err := json.Marshal(f.Layout)
+	if err != nil || !strings.Contains(string(js), `"xaxis5":{`) || !strings.Contains(string(js), `"title":{"text":"blockshuffle`) {
+		t.Errorf("layout JSON %s (%v)", js, err)
 	}
 }

@@ -68,6 +68,9 @@ type Trace struct {
 	Colorscale string      `json:"colorscale,omitempty"`
 	ZMid       *float64    `json:"zmid,omitempty"`
 	ShowScale  *bool       `json:"showscale,omitempty"`
+	// XAxis and YAxis name the axes of a trace in a multi-panel figure ("x2", "y2"); empty: the first.
+	XAxis string `json:"xaxis,omitempty"`
+	YAxis string `json:"yaxis,omitempty"`
 }
 
 // Line styles a scatter trace's line.
@@ -85,6 +88,26 @@ type Layout struct {
 	Width  int   `json:"width,omitempty"`
 	Height int   `json:"height,omitempty"`
 	Grid   *Grid `json:"grid,omitempty"`
+	// More holds further layout keys as plotly names them (xaxis2, yaxis2, annotations, ...),
+	// merged into the JSON object.
+	More map[string]any `json:"-"`
+}
+
+// MarshalJSON writes the layout's fields and the keys in More as one object.
+func (l Layout) MarshalJSON() ([]byte, error) {
+	type plain Layout
+	js, err := json.Marshal(plain(l))
+	if err != nil || len(l.More) == 0 {
+		return js, err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(js, &obj); err != nil {
+		return nil, err
+	}
+	for k, v := range l.More {
+		obj[k] = v
+	}
+	return json.Marshal(obj)
 }
 
 // Text is a plotly title.

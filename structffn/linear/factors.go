@@ -1,0 +1,81 @@
+package linear
+
+import "fmt"
+
+// Factor is one factor of a structured matrix written out as a dense matrix: Data is Rows×Cols,
+// row-major.
+type Factor struct {
+	Name       string
+	Rows, Cols int
+	Data       []float32
+}
+
+// Factors writes the structure as the product of dense factors, applied right to left
+// (y = F[k-1] ··· F[1]·F[0]·x), so that their product is Merge's matrix:
+//
+//   - Dense: W.
+//   - LowRank: V (R×N), then U (M×R).
+//   - BlockDense: blockdiag(Bd) (R×N), then U (M×R).
+//   - BlockShuffle: blockdiag(B1) (Bq×N), the shuffle P_mid (a permutation), blockdiag(B2)
+//     (M×Bq), and the output shuffle P_out: the four steps of PAPER.md §1.
+//
+// It is for looking at the structure (notebook heat maps); Merge computes the product directly.
+func (s Spec) Factors(w HostWeights) ([]Factor, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	for _, wt := range s.Weights() {
+		if got := len(w[wt.Name]); got != wt.Size() {
+			return nil, fmt.Errorf("%s: weight %q has %d values, want %d (shape %v)", s, wt.Name, got, wt.Size(), wt.Shape)
+		}
+	}
+	n, m, b := s.In, s.Out, s.NBlocks
+	dense := func(name string, rows, cols int, data []float32) Factor {
+		return Factor{Name: name, Rows: rows, Cols: cols, Data: append([]float32(nil), data...)}
+	}
+	switch s.Kind {
+	case LowRank:
+		return []Factor{dense("V", s.Rank, n, w[WeightV]), dense("U", m, s.Rank, w[WeightU])}, nil
+	case BlockDense:
+		rb, nb := s.Rank/b, n/b
+		bd := Factor{Name: "blockdiag(Bd)", Rows: s.Rank, Cols: n, Data: make([]float32, s.Rank*n)}
+		for i := range b {
+			for r := range rb {
+				copy(bd.Data[(i*rb+r)*n+i*nb:], w[WeightBd][(i*rb+r)*nb:(i*rb+r+1)*nb])
+			}
+		}
+		return []Factor{bd, dense("U", m, s.Rank, w[WeightU])}, nil
+	case BlockShuffle:
+		// Index conventions of mergeBlockShuffle: input i·p+pp → h1 flat i·q+jq via B1[i, jq, pp];
+		// flat f goes to stage-2 block a = f mod B at position c = f div B; block a's output mm is
+		// output mm·B + a, via B2[a, mm, c].
+		p, q, so := n/b, s.blockShuffleInner(), m/b
+		h := b * q // width between the factors
+		r := h / b // stage-2 block input width
+		f1 := Factor{Name: "blockdiag(B1)", Rows: h, Cols: n, Data: make([]float32, h*n)}
+		for i := range b {
+			for jq := range q {
+				copy(f1.Data[(i*q+jq)*n+i*p:], w[WeightB1][(i*q+jq)*p:(i*q+jq+1)*p])
+			}
+		}
+		mid := Factor{Name: "P_mid", Rows: h, Cols: h, Data: make([]float32, h*h)}
+		for f := range h {
+			mid.Data[((f%b)*r+f/b)*h+f] = 1
+		}
+		f2 := Factor{Name: "blockdiag(B2)", Rows: m, Cols: h, Data: make([]float32, m*h)}
+		for a := range b {
+			for mm := range so {
+				copy(f2.Data[(a*so+mm)*h+a*r:], w[WeightB2][(a*so+mm)*r:(a*so+mm+1)*r])
+			}
+		}
+		out := Factor{Name: "P_out", Rows: m, Cols: m, Data: make([]float32, m*m)}
+		for a := range b {
+			for mm := range so {
+				out.Data[(mm*b+a)*m+a*so+mm] = 1
+			}
+		}
+		return []Factor{f1, mid, f2, out}, nil
+	default:
+		return []Factor{dense("W", m, n, w[WeightDense])}, nil
+	}
+}
