@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"os"
 	"os/exec"
 	"slices"
@@ -249,20 +248,9 @@ func runBenchDecode(args []string) error {
 		return err
 	}
 	if cfg.Structure != linear.Dense && slices.Contains(names, bench.Structured) && slices.Contains(names, bench.MergedMode) {
-		fmt.Fprintln(stderr, crossoverLine(bench.Crossover(results)))
+		fmt.Fprintln(stderr, bench.DescribeCrossover(bench.Crossover(results)))
 	}
 	return nil
-}
-
-// crossoverLine says in words what a measured crossover means for decoding.
-func crossoverLine(c int) string {
-	switch c {
-	case 0:
-		return "crossover: structured weights were faster at every size measured (sample -premerge structured)"
-	case math.MaxInt:
-		return "crossover: none: structured weights were not faster at the largest size measured, so the switch keeps the merged ones (sample -premerge merged)"
-	}
-	return fmt.Sprintf("crossover: merged weights are faster below %d tokens in flight, structured from %d on (sample -premerge %d)", c, c, c)
 }
 
 func printTrain(r bench.TrainResult, asJSON bool) {

@@ -134,7 +134,7 @@ func decoderFor(b backends.Backend, backendConfig string, run *train.Loaded, pre
 			fmt.Fprintf(stderr, "pre-merge: %d tokens in flight: structured %.3f ms, merged %.3f ms\n",
 				results[i].TokensInFlight, results[i].Ms, results[i+1].Ms)
 		}
-		fmt.Fprintf(stderr, "pre-merge: %s\n", crossoverLine(pm.Crossover))
+		fmt.Fprintf(stderr, "pre-merge: %s\n", bench.DescribeCrossover(pm.Crossover))
 	} else if pm.Crossover == math.MaxInt {
 		fmt.Fprintf(stderr, "pre-merge: merged weights for every step (-premerge %s)\n", premerge)
 	} else {

@@ -189,12 +189,13 @@ func DecodeModes(backend backends.Backend, ctx *context.Context, cfg model.Confi
 	return out, nil
 }
 
-// Crossover returns the tokens in flight from which the structured weights decode faster than the
-// merged ones, as model.PreMerge.Crossover wants it: the smallest measured tokens_in_flight at which
-// structured is faster and stays faster at every larger measured one. It is 0 when structured is
-// faster everywhere measured (always structured) and math.MaxInt when it never is (always merged).
-// Results at the same tokens in flight (several batch/new-token splits) are summed per mode; results
-// without both modes are ignored.
+// Crossover returns the tokens in flight from which the structured weights should decode instead of
+// the merged ones, as model.PreMerge.Crossover wants it (merged below it, structured from it on): of
+// the thresholds 0 (always structured), each measured tokens_in_flight, and math.MaxInt (always
+// merged), the one whose choices cost least over the measured sizes, each size's time counted
+// relative to its faster mode (so every size weighs alike, and one noisy point cannot flip the
+// policy everywhere); ties go to the smaller threshold. Results at the same tokens in flight are
+// summed per mode; sizes without both modes are ignored; no sizes gives math.MaxInt.
 func Crossover(results []DecodeResult) int {
 	ms := map[int]*[2]float64{} // tokens in flight -> structured, merged ms
 	for _, r := range results {
@@ -213,13 +214,36 @@ func Crossover(results []DecodeResult) int {
 			sizes = append(sizes, n)
 		}
 	}
+	if len(sizes) == 0 {
+		return math.MaxInt
+	}
 	slices.Sort(sizes)
-	crossover := math.MaxInt
-	for i := len(sizes) - 1; i >= 0 && ms[sizes[i]][0] < ms[sizes[i]][1]; i-- {
-		crossover = sizes[i]
+	best, bestCost := math.MaxInt, math.Inf(1)
+	for _, threshold := range append(append([]int{0}, sizes...), math.MaxInt) {
+		cost := 0.0
+		for _, n := range sizes {
+			t := ms[n]
+			chosen := t[0]
+			if n < threshold {
+				chosen = t[1]
+			}
+			cost += chosen / min(t[0], t[1])
+		}
+		if cost < bestCost-1e-12 {
+			best, bestCost = threshold, cost
+		}
 	}
-	if len(sizes) > 0 && crossover == sizes[0] {
-		return 0
+	return best
+}
+
+// DescribeCrossover says in one line what a crossover means for decoding, with the sample flag
+// that applies it.
+func DescribeCrossover(c int) string {
+	switch c {
+	case 0:
+		return "crossover: 0: over the sizes measured, structured weights throughout cost least (sample -premerge structured)"
+	case math.MaxInt:
+		return "crossover: none: over the sizes measured, merged weights throughout cost least (sample -premerge merged)"
 	}
-	return crossover
+	return fmt.Sprintf("crossover: merged weights are faster below %d tokens in flight, structured from %d on (sample -premerge %d)", c, c, c)
 }

@@ -28,10 +28,11 @@ func TestCrossover(t *testing.T) {
 		want int
 	}{
 		{"structured faster from 16", rows([3]float64{1, 2, 1}, [3]float64{4, 3, 2}, [3]float64{16, 4, 5}, [3]float64{64, 6, 9}), 16},
-		{"a noisy win below the crossover does not count", rows([3]float64{1, 1, 2}, [3]float64{4, 3, 2}, [3]float64{16, 4, 5}), 16},
+		{"one size against the rest does not flip the policy", rows([3]float64{1, 1, 2}, [3]float64{4, 3, 2}, [3]float64{16, 4, 5}), 0},
 		{"structured faster everywhere", rows([3]float64{1, 1, 2}, [3]float64{8, 2, 3}), 0},
 		{"merged faster everywhere", rows([3]float64{1, 2, 1}, [3]float64{8, 3, 2}), math.MaxInt},
-		{"merged faster at the largest size", rows([3]float64{1, 1, 2}, [3]float64{8, 3, 2}), math.MaxInt},
+		{"merged faster only at the largest size", rows([3]float64{1, 1, 2}, [3]float64{4, 1, 2}, [3]float64{8, 3, 2.9}), 0},
+		{"merged faster by far at the larger sizes: merged throughout", rows([3]float64{1, 1, 1.1}, [3]float64{4, 4, 2}, [3]float64{8, 8, 2}), math.MaxInt},
 		{"order of rows does not matter", rows([3]float64{64, 6, 9}, [3]float64{1, 2, 1}, [3]float64{16, 4, 5}), 16},
 		{"no rows", nil, math.MaxInt},
 	} {
