@@ -14,13 +14,15 @@ mkdir -p "$OUT"
 go build -o "$OUT/structffn" ./cmd/structffn
 S="$OUT/structffn"
 : >"$OUT/decode.jsonl"
+: >"$OUT/stderr.txt"
 for structure in lowrank blockdense blockshuffle; do
   set_="preset=small;structure=$structure;fraction=0.3125"
   # Token-by-token decoding of 1..256 sequences, then prompt chunks of one sequence.
-  "$S" bench decode -json -backend xla:cpu -set "$set_" -batch 1,4,16,64,256 -new 1 | tee -a "$OUT/decode.jsonl"
-  "$S" bench decode -json -backend xla:cpu -set "$set_" -batch 1 -new 16,64,128 | tee -a "$OUT/decode.jsonl"
+  "$S" bench decode -json -backend xla:cpu -set "$set_" -batch 1,4,16,64,256 -new 1 2>>"$OUT/stderr.txt" | tee -a "$OUT/decode.jsonl"
+  "$S" bench decode -json -backend xla:cpu -set "$set_" -batch 1 -new 16,64,128 2>>"$OUT/stderr.txt" | tee -a "$OUT/decode.jsonl"
 done
-"$S" bench decode -json -backend go -set "preset=tiny;structure=lowrank" -batch 1,4,16 -new 1 | tee -a "$OUT/decode.jsonl"
+"$S" bench decode -json -backend go -set "preset=tiny;structure=lowrank" -batch 1,4,16 -new 1 2>>"$OUT/stderr.txt" | tee -a "$OUT/decode.jsonl"
+grep -E "^(bench decode|crossover)" "$OUT/stderr.txt" | tee "$OUT/crossover.txt"
 python3 - "$OUT" <<'PY' | tee "$OUT/tables.md"
 import json, sys, collections
 rows = [json.loads(l) for l in open(f"{sys.argv[1]}/decode.jsonl") if l.startswith("{")]
