@@ -1,7 +1,5 @@
 package linear
 
-import "fmt"
-
 // Factor is one factor of a structured matrix written out as a dense matrix: Data is Rows×Cols,
 // row-major.
 type Factor struct {
@@ -21,13 +19,8 @@ type Factor struct {
 //
 // It is for looking at the structure (notebook heat maps); Merge computes the product directly.
 func (s Spec) Factors(w HostWeights) ([]Factor, error) {
-	if err := s.Validate(); err != nil {
+	if err := s.checkWeights(w); err != nil {
 		return nil, err
-	}
-	for _, wt := range s.Weights() {
-		if got := len(w[wt.Name]); got != wt.Size() {
-			return nil, fmt.Errorf("%s: weight %q has %d values, want %d (shape %v)", s, wt.Name, got, wt.Size(), wt.Shape)
-		}
 	}
 	n, m, b := s.In, s.Out, s.NBlocks
 	dense := func(name string, rows, cols int, data []float32) Factor {
@@ -37,13 +30,7 @@ func (s Spec) Factors(w HostWeights) ([]Factor, error) {
 	case LowRank:
 		return []Factor{dense("V", s.Rank, n, w[WeightV]), dense("U", m, s.Rank, w[WeightU])}, nil
 	case BlockDense:
-		rb, nb := s.Rank/b, n/b
-		bd := Factor{Name: "blockdiag(Bd)", Rows: s.Rank, Cols: n, Data: make([]float32, s.Rank*n)}
-		for i := range b {
-			for r := range rb {
-				copy(bd.Data[(i*rb+r)*n+i*nb:], w[WeightBd][(i*rb+r)*nb:(i*rb+r+1)*nb])
-			}
-		}
+		bd := Factor{Name: "blockdiag(Bd)", Rows: s.Rank, Cols: n, Data: blockDiag(w[WeightBd], b, s.Rank/b, n/b)}
 		return []Factor{bd, dense("U", m, s.Rank, w[WeightU])}, nil
 	case BlockShuffle:
 		// Index conventions of mergeBlockShuffle: input i·p+pp → h1 flat i·q+jq via B1[i, jq, pp];
@@ -52,22 +39,12 @@ func (s Spec) Factors(w HostWeights) ([]Factor, error) {
 		p, q, so := n/b, s.blockShuffleInner(), m/b
 		h := b * q // width between the factors
 		r := h / b // stage-2 block input width
-		f1 := Factor{Name: "blockdiag(B1)", Rows: h, Cols: n, Data: make([]float32, h*n)}
-		for i := range b {
-			for jq := range q {
-				copy(f1.Data[(i*q+jq)*n+i*p:], w[WeightB1][(i*q+jq)*p:(i*q+jq+1)*p])
-			}
-		}
+		f1 := Factor{Name: "blockdiag(B1)", Rows: h, Cols: n, Data: blockDiag(w[WeightB1], b, q, p)}
 		mid := Factor{Name: "P_mid", Rows: h, Cols: h, Data: make([]float32, h*h)}
 		for f := range h {
 			mid.Data[((f%b)*r+f/b)*h+f] = 1
 		}
-		f2 := Factor{Name: "blockdiag(B2)", Rows: m, Cols: h, Data: make([]float32, m*h)}
-		for a := range b {
-			for mm := range so {
-				copy(f2.Data[(a*so+mm)*h+a*r:], w[WeightB2][(a*so+mm)*r:(a*so+mm+1)*r])
-			}
-		}
+		f2 := Factor{Name: "blockdiag(B2)", Rows: m, Cols: h, Data: blockDiag(w[WeightB2], b, so, r)}
 		out := Factor{Name: "P_out", Rows: m, Cols: m, Data: make([]float32, m*m)}
 		for a := range b {
 			for mm := range so {

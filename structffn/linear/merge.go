@@ -11,13 +11,8 @@ import "fmt"
 //
 // Sums are accumulated in float64. The bias is not part of W.
 func (s Spec) Merge(w HostWeights) ([]float32, error) {
-	if err := s.Validate(); err != nil {
+	if err := s.checkWeights(w); err != nil {
 		return nil, err
-	}
-	for _, wt := range s.Weights() {
-		if got := len(w[wt.Name]); got != wt.Size() {
-			return nil, fmt.Errorf("%s: weight %q has %d values, want %d (shape %v)", s, wt.Name, got, wt.Size(), wt.Shape)
-		}
 	}
 	n, m := s.In, s.Out
 	out := make([]float32, m*n)
@@ -27,14 +22,7 @@ func (s Spec) Merge(w HostWeights) ([]float32, error) {
 	case LowRank:
 		matMul(out, w[WeightU], w[WeightV], m, s.Rank, n)
 	case BlockDense:
-		// blockdiag(Bd) is R×N with block i at rows [i·R/B, (i+1)·R/B) and columns [i·N/B, (i+1)·N/B).
-		b, rb, nb := s.NBlocks, s.Rank/s.NBlocks, n/s.NBlocks
-		bd := make([]float32, s.Rank*n)
-		for i := range b {
-			for r := range rb {
-				copy(bd[(i*rb+r)*n+i*nb:(i*rb+r)*n+(i+1)*nb], w[WeightBd][(i*rb+r)*nb:(i*rb+r+1)*nb])
-			}
-		}
+		bd := blockDiag(w[WeightBd], s.NBlocks, s.Rank/s.NBlocks, n/s.NBlocks) // [R, N]
 		matMul(out, w[WeightU], bd, m, s.Rank, n)
 	case BlockShuffle:
 		mergeBlockShuffle(out, s, w[WeightB1], w[WeightB2])
@@ -91,4 +79,30 @@ func matMul(out, a, b []float32, m, k, n int) {
 			out[i*n+j] = float32(v)
 		}
 	}
+}
+
+// checkWeights validates the spec and that w holds every weight at its size.
+func (s Spec) checkWeights(w HostWeights) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	for _, wt := range s.Weights() {
+		if got := len(w[wt.Name]); got != wt.Size() {
+			return fmt.Errorf("%s: weight %q has %d values, want %d (shape %v)", s, wt.Name, got, wt.Size(), wt.Shape)
+		}
+	}
+	return nil
+}
+
+// blockDiag writes nb blocks [nb, rows, cols] (row-major) as the dense block-diagonal matrix
+// [nb·rows, nb·cols]: block i at rows [i·rows, (i+1)·rows) and columns [i·cols, (i+1)·cols).
+func blockDiag(blocks []float32, nb, rows, cols int) []float32 {
+	width := nb * cols
+	out := make([]float32, nb*rows*width)
+	for i := range nb {
+		for r := range rows {
+			copy(out[(i*rows+r)*width+i*cols:], blocks[(i*rows+r)*cols:(i*rows+r+1)*cols])
+		}
+	}
+	return out
 }

@@ -50,23 +50,6 @@ func FLOPsTable(rows []model.FLOPsRow) string {
 	return Table([]string{"preset", "structure", "setting", "R", "B", "params", "paper", "FFN params", "paper", "train FLOPs", "paper"}, out)
 }
 
-// MergedHeatmap draws the dense matrix a structure computes (Spec.Merge of its seeded initial
-// weights), rows = outputs, columns = inputs: LowRank fills it (rank R), BlockDense and
-// BlockShuffle show their blocks and their shuffle.
-func MergedHeatmap(spec linear.Spec, seed uint64) (Figure, error) {
-	if err := spec.Validate(); err != nil {
-		return Figure{}, err
-	}
-	w := spec.Init(rand.New(rand.NewPCG(seed, 1)), linear.InitStd)
-	merged, err := spec.Merge(w)
-	if err != nil {
-		return Figure{}, err
-	}
-	m := matrix(merged, spec.Out, spec.In)
-	f := Heatmap(fmt.Sprintf("%s: merged %d×%d matrix, %d of %d parameters", spec, spec.Out, spec.In, spec.Params(), spec.DenseParams()), m)
-	return f, nil
-}
-
 // DecodeLatency draws the latency of one decoding step against tokens in flight (log-log), one line
 // per mode, for results of one model (bench.Decode).
 func DecodeLatency(results []bench.DecodeResult) Figure {

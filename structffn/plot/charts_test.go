@@ -24,22 +24,25 @@ func TestFLOPsTableMarksAgreement(t *testing.T) {
 	}
 }
 
-func TestMergedHeatmap(t *testing.T) {
-	for _, spec := range []linear.Spec{
-		{Kind: linear.LowRank, In: 16, Out: 32, Rank: 4},
-		{Kind: linear.BlockDense, In: 16, Out: 32, Rank: 8, NBlocks: 4},
-		{Kind: linear.BlockShuffle, In: 16, Out: 32, NBlocks: 4},
+func TestFactorHeatmapsOfEachStructure(t *testing.T) {
+	for _, tc := range []struct {
+		spec   linear.Spec
+		panels int // factors + the merged matrix
+	}{
+		{linear.Spec{Kind: linear.LowRank, In: 16, Out: 32, Rank: 4}, 3},
+		{linear.Spec{Kind: linear.BlockDense, In: 16, Out: 32, Rank: 8, NBlocks: 4}, 3},
+		{linear.Spec{Kind: linear.BlockShuffle, In: 16, Out: 32, NBlocks: 4}, 5},
 	} {
-		f, err := MergedHeatmap(spec, 1)
+		f, err := FactorHeatmaps(tc.spec, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		z := f.Data[0].Z
-		if len(z) != 32 || len(z[0]) != 16 || !strings.Contains(f.Layout.Title.Text, "merged 32×16") {
-			t.Errorf("%s: heat map %d×%d titled %q", spec, len(z), len(z[0]), f.Layout.Title.Text)
+		last := f.Data[len(f.Data)-1].Z
+		if len(f.Data) != tc.panels || len(last) != 32 || len(last[0]) != 16 {
+			t.Errorf("%s: %d panels, merged %d×%d", tc.spec, len(f.Data), len(last), len(last[0]))
 		}
 	}
-	if _, err := MergedHeatmap(linear.Spec{Kind: linear.LowRank, In: 4, Out: 4, Rank: 5}, 1); err == nil {
+	if _, err := FactorHeatmaps(linear.Spec{Kind: linear.LowRank, In: 4, Out: 4, Rank: 5}, 1); err == nil {
 		t.Errorf("an invalid spec drew")
 	}
 }
