@@ -5,6 +5,7 @@ import (
 	stdctx "context"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/gomlx/gomlx/ui/commandline"
 
 	"github.com/structffn/structffn/structffn/data"
 	"github.com/structffn/structffn/structffn/model"
@@ -228,5 +230,31 @@ func TestSummarize(t *testing.T) {
 	}
 	if _, err := Summarize(t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a run directory") {
 		t.Fatalf("empty directory: %v", err)
+	}
+}
+
+// TestPlanMatchesRun checks the dry-run plan against what a run then does: steps, tokens and the
+// training FLOPs of its last metrics record, with and without fixed-FLOPs SGT.
+func TestPlanMatchesRun(t *testing.T) {
+	for _, extra := range []string{"structure=lowrank", "structure=lowrank;sgt=flops", "structure=dense"} {
+		t.Run(strings.NewReplacer("=", "-", ";", "_").Replace(extra), func(t *testing.T) { // no "=" in temp dir paths
+			dir, _, _ := trainTiny(t, extra)
+			ctx := DefaultContext()
+			if _, err := commandline.ParseContextSettings(ctx, smallSettings(testCorpus(t), "train_steps=2;eval_every=0;"+extra)); err != nil {
+				t.Fatal(err)
+			}
+			plan, err := Plan(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			records, err := ReadMetrics(dir)
+			if err != nil || len(records) == 0 {
+				t.Fatalf("metrics: %v", err)
+			}
+			last := records[len(records)-1]
+			if plan.Steps != last.Step || plan.Tokens != last.Tokens || math.Abs(plan.TrainFLOPs-last.TrainFLOPs) > 1e-9*last.TrainFLOPs {
+				t.Errorf("plan %d steps, %d tokens, %.6g FLOPs; the run did %d, %d, %.6g", plan.Steps, plan.Tokens, plan.TrainFLOPs, last.Step, last.Tokens, last.TrainFLOPs)
+			}
+		})
 	}
 }

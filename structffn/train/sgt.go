@@ -2,6 +2,8 @@ package train
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -93,4 +95,48 @@ func (s sgtPlan) guideFLOPs(cfg model.Config, done int64) float64 {
 		return 0
 	}
 	return guide.GuideTrainFLOPs(cfg, s.schedule, 0, done)
+}
+
+// Planned is what a run of a context's hyperparameters will do, worked out before any data is read:
+// its model (with the vocabulary its tokenizer setting gives), its optimizer
+// steps (with fixed-FLOPs SGT's replay), the tokens it trains on and its training FLOPs, the
+// guides' expected cost included.
+type Planned struct {
+	Config     model.Config
+	Steps      int64
+	Tokens     int64
+	TrainFLOPs float64
+	SGT        string // off, steps or flops
+}
+
+// Plan resolves ctx's hyperparameters into a Planned run (sweeps use it for their dry run).
+func Plan(ctx *context.Context) (Planned, error) {
+	cfg, err := ModelConfig(ctx)
+	if err != nil {
+		return Planned{}, err
+	}
+	switch spec := TokenizerSpec(ctx, cfg); {
+	case spec == "byte":
+		cfg.Vocab = 256
+	case spec == "gpt2":
+		cfg.Vocab = 50257
+	default: // bpe:N trains a vocabulary of N
+		if n, err := strconv.Atoi(strings.TrimPrefix(spec, "bpe:")); err == nil && strings.HasPrefix(spec, "bpe:") {
+			cfg.Vocab = n
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return Planned{}, err
+	}
+	base := cfg.Steps()
+	if base <= 0 {
+		return Planned{}, fmt.Errorf("the token budget %d buys no step of %d tokens: -set train_steps=N", cfg.Tokens, cfg.TokensPerStep())
+	}
+	s, err := newSGTPlan(ctx, cfg, base)
+	if err != nil {
+		return Planned{}, err
+	}
+	steps := s.plan.TotalSteps
+	flops := float64(cfg.TrainFLOPsPerToken())*float64(cfg.TokensPerStep())*float64(steps) + s.guideFLOPs(cfg, steps)
+	return Planned{Config: cfg, Steps: steps, Tokens: steps * cfg.TokensPerStep(), TrainFLOPs: flops, SGT: s.mode}, nil
 }
