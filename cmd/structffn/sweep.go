@@ -76,12 +76,8 @@ func runSweep(args []string) error {
 		plan.Seeds = append(plan.Seeds, seed)
 	}
 	if *flops != "" {
-		for _, f := range strings.Split(*flops, ",") {
-			var v float64
-			if _, err := fmt.Sscan(strings.TrimSpace(f), &v); err != nil || !(v > 0) {
-				return fmt.Errorf("-flops: %q is not a positive number (e.g. 1e13)", f)
-			}
-			plan.FLOPBudgets = append(plan.FLOPBudgets, v)
+		if plan.FLOPBudgets, err = parsePositiveFloats("-flops", *flops); err != nil {
+			return err
 		}
 	} else {
 		if !(*tokensPerParam > 0) {

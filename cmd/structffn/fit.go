@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/structffn/structffn/structffn/scaling"
+)
+
+// runFit implements `structffn fit`: scaling-law fits of a sweep's results.jsonl, one per model
+// family, with bootstrap intervals on α, the slope difference from the reference family, where the
+// curves cross, and an iso-FLOP table.
+func runFit(args []string) error {
+	fs := newFlagSet("fit", "[-results FILE] [-reference FAMILY] [-samples N] [-seed S] [-budgets LIST] [-json]")
+	results := fs.String("results", "results/scaling-cpu/results.jsonl", "results.jsonl written by structffn sweep")
+	reference := fs.String("reference", "dense", "family the others are compared with")
+	samples := fs.Int("samples", 2000, "bootstrap draws per family (residual bootstrap)")
+	seed := fs.Uint64("seed", 1, "bootstrap seed")
+	budgets := fs.String("budgets", "", "training FLOP budgets for the iso-FLOP table (default: the smallest, middle and largest measured, and 10× and 100× the largest)")
+	asJSON := fs.Bool("json", false, "print the fits as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *samples < 10 {
+		return fmt.Errorf("-samples %d: use at least 10 (2000 for stable 95%% intervals)", *samples)
+	}
+	rs, err := scaling.ReadResults(*results)
+	if err != nil {
+		return err
+	}
+	fits, err := scaling.Analyze(rs, *reference, *samples, *seed)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		type row struct {
+			Family    string    `json:"family"`
+			Points    int       `json:"points"`
+			E         float64   `json:"e"`
+			A         float64   `json:"a"`
+			Alpha     float64   `json:"alpha"`
+			AlphaCI   []float64 `json:"alpha_ci"`
+			SlopeDiff *float64  `json:"alpha_minus_reference,omitempty"`
+			SlopeCI   []float64 `json:"alpha_minus_reference_ci,omitempty"`
+			Crossing  float64   `json:"crossing_flops,omitempty"`
+		}
+		var out []row
+		for _, f := range fits {
+			r := row{Family: f.Family, Points: len(f.Points), E: f.Boot.Fit.E, A: f.Boot.Fit.A, Alpha: f.Boot.Fit.Alpha,
+				AlphaCI: []float64{f.Boot.AlphaLo, f.Boot.AlphaHi}, Crossing: f.Crossing}
+			if !math.IsNaN(f.SlopeDiff) {
+				d := f.SlopeDiff
+				r.SlopeDiff, r.SlopeCI = &d, []float64{f.SlopeLo, f.SlopeHi}
+			}
+			out = append(out, r)
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(stdout, "%d runs from %s, %d families, residual bootstrap of %d draws\n\n", len(rs), *results, len(fits), *samples)
+	fmt.Fprint(stdout, scaling.Markdown(fits))
+
+	var bs []float64
+	if *budgets != "" {
+		if bs, err = parsePositiveFloats("-budgets", *budgets); err != nil {
+			return err
+		}
+	} else {
+		lo, hi := math.Inf(1), 0.0
+		for _, r := range rs {
+			lo, hi = min(lo, r.TrainFLOPs), max(hi, r.TrainFLOPs)
+		}
+		bs = []float64{lo, math.Sqrt(lo * hi), hi, 10 * hi, 100 * hi}
+	}
+	byName := map[string]scaling.Fit{}
+	for _, f := range fits {
+		byName[f.Family] = f.Boot.Fit
+	}
+	iso, err := scaling.IsoFLOP(byName, *reference, bs)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\niso-FLOP: fitted validation loss at each budget (Δ vs %s; beyond the largest measured budget it is an extrapolation)\n\n", *reference)
+	fmt.Fprintln(stdout, "| budget | family | loss | Δ |\n|---|---|---|---|")
+	for _, r := range iso {
+		fmt.Fprintf(stdout, "| %.3g | %s | %.4f | %+.4f |\n", r.Budget, r.Name, r.Loss, r.Delta)
+	}
+	return nil
+}
+
+// parsePositiveFloats reads a comma-separated list of positive numbers.
+func parsePositiveFloats(flagName, s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		var v float64
+		if _, err := fmt.Sscan(strings.TrimSpace(f), &v); err != nil || !(v > 0) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%s: %q is not a positive number (e.g. 1e13)", flagName, f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

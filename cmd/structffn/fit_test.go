@@ -1,0 +1,57 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestFit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.jsonl")
+	var b strings.Builder
+	for i, c := range []float64{1e11, 1e12, 1e13, 1e14} {
+		for _, fam := range []struct {
+			name     string
+			a, alpha float64
+		}{{"dense", 40, 0.10}, {"lowrank32", 90, 0.13}} {
+			js, _ := json.Marshal(map[string]any{"name": fmt.Sprintf("4x64-%s-s0", fam.name), "train_flops": c,
+				"val_loss": 1.5 + fam.a*math.Pow(c, -fam.alpha) + 0.001*float64(i%2)})
+			b.Write(append(js, '\n'))
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := captureAll(t, func() error { return runFit([]string{"-results", path, "-samples", "200"}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"8 runs", "| dense | 4 |", "| lowrank32 | 4 |", "(reference)", "iso-FLOP", "| 1e+11 | lowrank32 |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, err = captureAll(t, func() error { return runFit([]string{"-results", path, "-samples", "50", "-json"}) })
+	var rows []map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 || rows[1]["alpha_minus_reference"] == nil {
+		t.Errorf("-json: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-results", filepath.Join(t.TempDir(), "none.jsonl")}, "run structffn sweep first"},
+		{[]string{"-results", path, "-reference", "blockdense32"}, `no "blockdense32" runs`},
+		{[]string{"-results", path, "-samples", "3"}, "-samples 3"},
+		{[]string{"-results", path, "-budgets", "x"}, "-budgets"},
+	} {
+		_, _, err := captureAll(t, func() error { return runFit(tc.args) })
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("fit %q: error %v, want one line containing %q", tc.args, err, tc.want)
+		}
+	}
+}

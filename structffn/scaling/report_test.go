@@ -1,0 +1,55 @@
+package scaling
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestFamily(t *testing.T) {
+	for name, want := range map[string]string{
+		"4x64-dense-s0":                 "dense",
+		"4x128-lowrank32-sgtflops-s12":  "lowrank32-sgtflops",
+		"tiny-blockdense63-c1.00e13-s1": "blockdense63",
+		"6x128-blockshuffle32-s0":       "blockshuffle32",
+	} {
+		if got := Family(Result{Name: name}); got != want {
+			t.Errorf("Family(%s) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestAnalyzeFindsTheSteeperFamily(t *testing.T) {
+	dense := Fit{E: 1.5, A: 40, Alpha: 0.10}
+	steep := Fit{E: 1.5, A: 90, Alpha: 0.13} // above dense at small C, below it from about 5e11
+	var results []Result
+	for i, c := range []float64{1e11, 3e11, 1e12, 3e12, 1e13, 3e13} {
+		noise := 0.002 * math.Sin(float64(7*i))
+		results = append(results,
+			Result{Name: "4x64-dense-s0", TrainFLOPs: c, ValLoss: dense.Loss(c) + noise},
+			Result{Name: "4x64-lowrank32-s0", TrainFLOPs: c, ValLoss: steep.Loss(c) - noise})
+	}
+	fits, err := Analyze(results, "dense", 300, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fits) != 2 || fits[0].Family != "dense" || !math.IsNaN(fits[0].SlopeDiff) {
+		t.Fatalf("families %+v", fits)
+	}
+	lr := fits[1]
+	if lr.SlopeDiff < 0.01 || lr.SlopeLo <= 0 || math.Abs(lr.SlopeDiff-0.03) > 0.02 {
+		t.Errorf("α difference %.3f (%.3f, %.3f), want about +0.03 with an interval above 0", lr.SlopeDiff, lr.SlopeLo, lr.SlopeHi)
+	}
+	// Where the true curves cross: 40·C^-0.10 = 90·C^-0.13.
+	want := math.Pow(90.0/40.0, 1/0.03)
+	if lr.Crossing == 0 || math.Abs(math.Log(lr.Crossing/want)) > 1 {
+		t.Errorf("crossing %.3g, want about %.3g", lr.Crossing, want)
+	}
+	md := Markdown(fits)
+	if !strings.Contains(md, "| dense | 6 |") || !strings.Contains(md, "| lowrank32 | 6 |") || !strings.Contains(md, "(reference)") {
+		t.Errorf("markdown:\n%s", md)
+	}
+	if _, err := Analyze(results, "blockdense32", 10, 1); err == nil || !strings.Contains(err.Error(), `no "blockdense32" runs`) {
+		t.Errorf("missing reference: %v", err)
+	}
+}
