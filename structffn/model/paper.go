@@ -129,3 +129,27 @@ func PaperFLOPsTable() ([]FLOPsRow, error) {
 	}
 	return rows, nil
 }
+
+// PaperPerplexity is a validation perplexity the paper reports (PAPER.md §5) with the model's
+// training FLOPs: the points a scaling chart can show beside ours (RefinedWeb, LLaMA tokenizer).
+type PaperPerplexity struct {
+	Model string  // as the paper names it
+	FLOPs float64 // training FLOPs
+	PPL   float64 // validation perplexity, exp(mean loss)
+}
+
+// PaperPerplexities are Table 1 (xl size, 25.5B tokens) and Table 2's wide-and-structured models
+// against their baselines at equal training FLOPs.
+var PaperPerplexities = []PaperPerplexity{
+	{"xl dense", 2.10e20, 12.46},
+	{"xl LowRank 63%", 1.66e20, 12.86},
+	{"xl BlockDense 63%", 1.61e20, 12.97},
+	{"xl BlockShuffle 63%", 1.66e20, 12.98},
+	{"xl LowRank 32%", 1.29e20, 13.55},
+	{"xl BlockDense 32%", 1.27e20, 13.74},
+	{"xl BlockShuffle 32%", 1.29e20, 13.81},
+	{"m baseline (dense/GQA)", 1.55e19, 18.23},
+	{"m-wide LowRank", 1.55e19, 17.89},
+	{"l baseline (dense/GQA)", 7.03e19, 14.40},
+	{"l-wide LowRank", 7.03e19, 14.27},
+}

@@ -2,6 +2,7 @@ package plot
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
+	"github.com/structffn/structffn/structffn/scaling"
 	"github.com/structffn/structffn/structffn/train"
 )
 
@@ -307,4 +309,42 @@ func matrix(data []float32, rows, cols int) [][]float64 {
 		}
 	}
 	return m
+}
+
+// ScalingChart draws each family's runs (validation loss against training FLOPs, log-log) with its
+// fitted law L = E + A·C^-α as a dashed line over the measured range and a decade beyond.
+func ScalingChart(title string, fits []scaling.FamilyFit) Figure {
+	var series []Series
+	for _, f := range fits {
+		pts := Series{Name: f.Family}
+		for _, p := range f.Points {
+			pts.X, pts.Y = append(pts.X, p.C), append(pts.Y, p.L)
+		}
+		lo, hi := f.Points[0].C, 10*f.Points[len(f.Points)-1].C
+		curve := Series{Name: fmt.Sprintf("%s fit, α=%.3f", f.Family, f.Boot.Fit.Alpha), Dash: "dash"}
+		for i := range 41 {
+			c := lo * math.Pow(hi/lo, float64(i)/40)
+			curve.X, curve.Y = append(curve.X, c), append(curve.Y, f.Boot.Fit.Loss(c))
+		}
+		series = append(series, pts, curve)
+	}
+	fig := Lines(title, "training FLOPs", "validation loss (nats/token)", true, true, series...)
+	for i := range fig.Data {
+		if i%2 == 0 {
+			fig.Data[i].Mode = "markers"
+		}
+	}
+	return fig
+}
+
+// PaperChart draws the paper's reported models (model.PaperPerplexities) as loss = ln(perplexity)
+// against training FLOPs, log-log: the same axes as ScalingChart at the paper's scale (another
+// corpus and tokenizer, so compare slopes and orderings, not values).
+func PaperChart() Figure {
+	f := Figure{Layout: Layout{Title: Text{"the paper's reported models (RefinedWeb, LLaMA tokenizer): ln(perplexity)"},
+		XAxis: Axis{Title: Text{"training FLOPs"}, Type: "log"}, YAxis: Axis{Title: Text{"validation loss (nats/token)"}, Type: "log"}, Height: 420}}
+	for _, p := range model.PaperPerplexities {
+		f.Data = append(f.Data, Trace{Type: "scatter", Mode: "markers", Name: p.Model, X: []float64{p.FLOPs}, Y: []float64{math.Log(p.PPL)}})
+	}
+	return f
 }

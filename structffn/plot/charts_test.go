@@ -10,6 +10,7 @@ import (
 	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
+	"github.com/structffn/structffn/structffn/scaling"
 	"github.com/structffn/structffn/structffn/train"
 )
 
@@ -116,5 +117,19 @@ func TestFactorHeatmaps(t *testing.T) {
 	js, err := json.Marshal(f.Layout)
 	if err != nil || !strings.Contains(string(js), `"xaxis5":{`) || !strings.Contains(string(js), `"title":{"text":"blockshuffle`) {
 		t.Errorf("layout JSON %s (%v)", js, err)
+	}
+}
+
+func TestScalingAndPaperCharts(t *testing.T) {
+	fits := []scaling.FamilyFit{{Family: "dense", Points: []scaling.Point{{C: 1e11, L: 3}, {C: 1e13, L: 2.5}},
+		Boot: scaling.BootstrapResult{Fit: scaling.Fit{E: 1.5, A: 40, Alpha: 0.1}}}}
+	f := ScalingChart("x", fits)
+	if len(f.Data) != 2 || f.Data[0].Mode != "markers" || f.Data[1].Line == nil || len(f.Data[1].X) != 41 ||
+		f.Data[1].X[40] != 1e14 || f.Layout.XAxis.Type != "log" {
+		t.Errorf("scaling chart %+v", f.Data)
+	}
+	p := PaperChart()
+	if len(p.Data) != len(model.PaperPerplexities) || math.Abs(p.Data[0].Y[0]-math.Log(12.46)) > 1e-12 {
+		t.Errorf("paper chart %+v", p.Data[0])
 	}
 }
