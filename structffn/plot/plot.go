@@ -311,3 +311,10 @@ func Pick[T any](quick, full T) T {
 	}
 	return full
 }
+
+// Markdown displays markdown text as the cell's output (nothing outside a notebook).
+func Markdown(md string) {
+	if gonbui.IsNotebook {
+		gonbui.DisplayMarkdown(md)
+	}
+}

@@ -119,3 +119,17 @@ func Markdown(fits []FamilyFit) string {
 	}
 	return b.String()
 }
+
+// Verdict says in words whether a family's curve is steeper than the reference's: "steeper" when
+// the 95% interval of α − α_ref lies above 0, "shallower" when below, else "not distinguishable".
+func Verdict(f FamilyFit) string {
+	switch {
+	case math.IsNaN(f.SlopeDiff):
+		return f.Family + ": the reference"
+	case f.SlopeLo > 0:
+		return fmt.Sprintf("%s: steeper than the reference (α − α_ref = %+.3f, 95%% CI %+.3f to %+.3f)", f.Family, f.SlopeDiff, f.SlopeLo, f.SlopeHi)
+	case f.SlopeHi < 0:
+		return fmt.Sprintf("%s: shallower than the reference (α − α_ref = %+.3f, 95%% CI %+.3f to %+.3f)", f.Family, f.SlopeDiff, f.SlopeLo, f.SlopeHi)
+	}
+	return fmt.Sprintf("%s: not distinguishable from the reference (α − α_ref = %+.3f, 95%% CI %+.3f to %+.3f)", f.Family, f.SlopeDiff, f.SlopeLo, f.SlopeHi)
+}

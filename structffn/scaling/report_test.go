@@ -53,3 +53,19 @@ func TestAnalyzeFindsTheSteeperFamily(t *testing.T) {
 		t.Errorf("missing reference: %v", err)
 	}
 }
+
+func TestVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		f    FamilyFit
+		want string
+	}{
+		{FamilyFit{Family: "dense", SlopeDiff: math.NaN()}, "dense: the reference"},
+		{FamilyFit{Family: "a", SlopeDiff: 0.02, SlopeLo: 0.01, SlopeHi: 0.03}, "a: steeper"},
+		{FamilyFit{Family: "b", SlopeDiff: -0.02, SlopeLo: -0.03, SlopeHi: -0.01}, "b: shallower"},
+		{FamilyFit{Family: "c", SlopeDiff: 0.01, SlopeLo: -0.01, SlopeHi: 0.03}, "c: not distinguishable"},
+	} {
+		if got := Verdict(tc.f); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("Verdict = %q, want prefix %q", got, tc.want)
+		}
+	}
+}
