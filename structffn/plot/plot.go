@@ -250,6 +250,7 @@ func Show(f Figure) error {
 		return err
 	}
 	gonbui.SendData(&protocol.DisplayData{Data: b})
+	gonbui.Sync() // delivered before the cell's program exits (without it the last chart can be lost)
 	return gonbui.Error()
 }
 
@@ -276,6 +277,7 @@ func (l *Live) Update(f Figure) error {
 		return err
 	}
 	gonbui.SendData(&protocol.DisplayData{Data: b, DisplayID: l.displayID})
+	gonbui.Sync()
 	return gonbui.Error()
 }
 
@@ -292,6 +294,7 @@ func Table(header []string, rows [][]string) string {
 	}
 	if gonbui.IsNotebook {
 		gonbui.DisplayMarkdown(b.String())
+		gonbui.Sync()
 	}
 	return b.String()
 }
@@ -316,5 +319,6 @@ func Pick[T any](quick, full T) T {
 func Markdown(md string) {
 	if gonbui.IsNotebook {
 		gonbui.DisplayMarkdown(md)
+		gonbui.Sync()
 	}
 }
