@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"math"
+	"strings"
 
-	"github.com/structffn/structffn/structffn/linear"
-	"github.com/structffn/structffn/structffn/model"
 	"github.com/structffn/structffn/structffn/train"
 )
 
@@ -19,8 +17,8 @@ func runRuns(args []string) error {
 		return fmt.Errorf("which runs? usage: structffn runs [-json] DIR... (directories written by structffn train -out)")
 	}
 	if !*asJSON {
-		fmt.Fprintln(stdout, "| run | structure | params (FFN) | tokens | val loss | val ppl | train loss | wall | backend |")
-		fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|")
+		fmt.Fprintln(stdout, "| "+strings.Join(train.SummaryHeader, " | ")+" |")
+		fmt.Fprintln(stdout, "|"+strings.Repeat("---|", len(train.SummaryHeader)))
 	}
 	for _, dir := range fs.Args() {
 		s, err := train.Summarize(dir)
@@ -31,17 +29,7 @@ func runRuns(args []string) error {
 			printJSONLine(stdout, s)
 			continue
 		}
-		structure := s.Config.Structure.String()
-		if s.Config.Structure != linear.Dense {
-			structure += " " + linear.FractionName(math.Round(s.Fraction*1e4)/1e4)
-		}
-		val, ppl := "-", "-"
-		if s.ValLoss != nil {
-			val, ppl = fmt.Sprintf("%.4f", *s.ValLoss), fmt.Sprintf("%.2f", math.Exp(*s.ValLoss))
-		}
-		fmt.Fprintf(stdout, "| %s | %s | %s (%s) | %s | %s | %s | %.4f | %.0f s | %s |\n", dir, structure,
-			model.ParamCount(s.Params), model.ParamCount(s.FFNParams), model.HumanCount(s.Tokens), val, ppl, s.TrainLoss,
-			s.WallS, s.Backend)
+		fmt.Fprintln(stdout, "| "+strings.Join(s.Row(dir), " | ")+" |")
 	}
 	return nil
 }

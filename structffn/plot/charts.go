@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -191,9 +192,9 @@ func SkipPattern(s guide.Schedule, seed uint64, steps int64, n int) Figure {
 		kind = guide.Cosine
 	}
 	f := Heatmap(fmt.Sprintf("guides used (1) or skipped (0), %s schedule over %d steps, %d matrices", kind, s.Steps, n), m)
-	f.Data[0].Colorscale, f.Data[0].ZMid = "Greys", nil
+	f.Data[0].Colorscale, f.Data[0].ZMid, f.Data[0].ReverseScale = "Greys", nil, true // used: dark
 	f.Layout.XAxis = Axis{Title: Text{"step"}}
-	f.Layout.YAxis = Axis{Title: Text{"structured matrix"}, AutoRange: "reversed"}
+	f.Layout.YAxis = Axis{Title: Text{"structured matrix"}, AutoRange: "reversed", DTick: 1}
 	return f
 }
 
@@ -299,13 +300,14 @@ func FactorHeatmaps(spec linear.Spec, seed uint64) (Figure, error) {
 	return Panels(fmt.Sprintf("%s: %d of %d parameters", spec, spec.Params(), spec.DenseParams()), panels...), nil
 }
 
-// matrix turns row-major data into rows.
+// matrix turns row-major data into rows, rounded to 4 significant digits: a heat map shows no more,
+// and the figure JSON (kept twice in a notebook's outputs) stays a third of the size.
 func matrix(data []float32, rows, cols int) [][]float64 {
 	m := make([][]float64, rows)
 	for i := range m {
 		m[i] = make([]float64, cols)
 		for j := range m[i] {
-			m[i][j] = float64(data[i*cols+j])
+			m[i][j], _ = strconv.ParseFloat(strconv.FormatFloat(float64(data[i*cols+j]), 'g', 4, 32), 64)
 		}
 	}
 	return m
@@ -347,4 +349,18 @@ func PaperChart() Figure {
 		f.Data = append(f.Data, Trace{Type: "scatter", Mode: "markers", Name: p.Model, X: []float64{p.FLOPs}, Y: []float64{math.Log(p.PPL)}})
 	}
 	return f
+}
+
+// RunsTable displays the summaries of run directories (train.Summarize) as the table `structffn runs`
+// prints, each run named by its directory's base name, and returns its markdown.
+func RunsTable(dirs ...string) (string, error) {
+	var rows [][]string
+	for _, dir := range dirs {
+		s, err := train.Summarize(dir)
+		if err != nil {
+			return "", err
+		}
+		rows = append(rows, s.Row(filepath.Base(dir)))
+	}
+	return Table(train.SummaryHeader, rows), nil
 }

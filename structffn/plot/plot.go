@@ -68,6 +68,8 @@ type Trace struct {
 	Colorscale string      `json:"colorscale,omitempty"`
 	ZMid       *float64    `json:"zmid,omitempty"`
 	ShowScale  *bool       `json:"showscale,omitempty"`
+	// ReverseScale flips the colour scale.
+	ReverseScale bool `json:"reversescale,omitempty"`
 	// XAxis and YAxis name the axes of a trace in a multi-panel figure ("x2", "y2"); empty: the first.
 	XAxis string `json:"xaxis,omitempty"`
 	YAxis string `json:"yaxis,omitempty"`
@@ -117,10 +119,11 @@ type Text struct {
 
 // Axis is one axis: its title and type ("linear", "log").
 type Axis struct {
-	Title       Text   `json:"title"`
-	Type        string `json:"type,omitempty"`
-	AutoRange   any    `json:"autorange,omitempty"` // "reversed" for matrix rows top-down
-	ScaleAnchor string `json:"scaleanchor,omitempty"`
+	Title       Text    `json:"title"`
+	Type        string  `json:"type,omitempty"`
+	AutoRange   any     `json:"autorange,omitempty"` // "reversed" for matrix rows top-down
+	ScaleAnchor string  `json:"scaleanchor,omitempty"`
+	DTick       float64 `json:"dtick,omitempty"` // tick spacing (1: whole numbers)
 }
 
 // Grid lays out subplots (unused by the helpers here; kept for hand-built figures).

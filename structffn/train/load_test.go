@@ -258,3 +258,31 @@ func TestPlanMatchesRun(t *testing.T) {
 		})
 	}
 }
+
+// TestFreshStartsOver trains twice into one directory with Fresh: the second run's metrics are its
+// own (not appended to the first's), and a directory that is not a run directory is not removed.
+func TestFreshStartsOver(t *testing.T) {
+	dir, _, _ := trainTiny(t, "")
+	first, _ := ReadMetrics(dir)
+	ctx := DefaultContext()
+	if _, err := Run(stdctx.Background(), ctx, Options{OutDir: dir, Backend: goBackend(t), BackendName: "go", CacheDir: filepath.Join(t.TempDir(), "cache"),
+		Settings: smallSettings(testCorpus(t), "train_steps=2;eval_every=0"), Log: io.Discard, Fresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := ReadMetrics(dir)
+	if len(again) != len(first) || again[0].Step != 1 {
+		t.Errorf("fresh run left %d records (first run %d), starting at step %d", len(again), len(first), again[0].Step)
+	}
+	other := t.TempDir()
+	keep := filepath.Join(other, "notes.txt")
+	if err := os.WriteFile(keep, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: other, Backend: goBackend(t), BackendName: "go", CacheDir: filepath.Join(t.TempDir(), "cache"),
+		Settings: smallSettings(testCorpus(t), "train_steps=1;eval_every=0"), Log: io.Discard, Fresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("Fresh removed a directory that was not a run directory: %v", err)
+	}
+}

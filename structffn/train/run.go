@@ -61,6 +61,9 @@ type Options struct {
 	// Progress, when set, gets a progress bar redrawn in place after every step (a terminal's stderr).
 	Progress io.Writer
 	OnRecord func(Record) // Called with every metrics record (live plots in notebooks).
+	// Fresh starts over: a previous run in OutDir (checkpoints, metrics) is removed first instead of
+	// resumed. For notebook cells that retrain on every run; the CLI always resumes.
+	Fresh bool
 }
 
 // Record is one line of metrics.jsonl (and of the stdout log).
@@ -97,6 +100,13 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 	}
 	if opts.OutDir == "" {
 		return nil, errors.New("no run directory: pass -out DIR")
+	}
+	if opts.Fresh {
+		if _, err := os.Stat(filepath.Join(opts.OutDir, "config.json")); err == nil {
+			if err := os.RemoveAll(opts.OutDir); err != nil {
+				return nil, fmt.Errorf("starting %s fresh: %w", opts.OutDir, err)
+			}
+		}
 	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create run directory: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -90,4 +91,22 @@ func ReadMetrics(dir string) ([]Record, error) {
 		out = append(out, r)
 	}
 	return out, sc.Err()
+}
+
+// SummaryHeader names the columns of Summary.Row: the table `structffn runs` prints.
+var SummaryHeader = []string{"run", "structure", "params (FFN)", "steps", "tokens", "train FLOPs", "val loss", "val ppl", "train loss", "tok/s", "wall", "backend"}
+
+// Row formats the summary as a table row under SummaryHeader, the run named name.
+func (s Summary) Row(name string) []string {
+	structure := s.Config.Structure.String()
+	if s.Config.Structure != linear.Dense {
+		structure += " " + linear.FractionName(math.Round(s.Fraction*1e4)/1e4)
+	}
+	val, ppl := "-", "-"
+	if s.ValLoss != nil {
+		val, ppl = fmt.Sprintf("%.4f", *s.ValLoss), fmt.Sprintf("%.2f", math.Exp(*s.ValLoss))
+	}
+	return []string{name, structure, model.ParamCount(s.Params) + " (" + model.ParamCount(s.FFNParams) + ")", fmt.Sprint(s.Steps),
+		model.HumanCount(s.Tokens), fmt.Sprintf("%.4g", s.TrainFLOP), val, ppl, fmt.Sprintf("%.4f", s.TrainLoss),
+		fmt.Sprintf("%.0f", s.TokPerS), fmt.Sprintf("%.0f s", s.WallS), s.Backend}
 }
