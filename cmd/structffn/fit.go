@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/structffn/structffn/structffn/scaling"
@@ -60,7 +61,13 @@ func runFit(args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	fmt.Fprintf(stdout, "%d runs from %s, %d families, residual bootstrap of %d draws\n\n", len(rs), *results, len(fits), *samples)
+	fmt.Fprintf(stdout, "%d runs from %s, %d families fitted, residual bootstrap of %d draws\n", len(rs), *results, len(fits), *samples)
+	for _, fam := range scaling.Families(rs) {
+		if !slices.ContainsFunc(fits, func(f scaling.FamilyFit) bool { return f.Family == fam }) {
+			fmt.Fprintf(stdout, "not fitted: %s (fewer than 4 runs at 3 sizes so far)\n", fam)
+		}
+	}
+	fmt.Fprintln(stdout)
 	fmt.Fprint(stdout, scaling.Markdown(fits))
 
 	var bs []float64

@@ -44,7 +44,8 @@ type FamilyFit struct {
 // Analyze fits every family of results (validation loss against training FLOPs; seeds are separate
 // points at the same compute) with a residual bootstrap of samples draws, and compares each with the
 // reference family (usually "dense"). Families are returned in order of their names, the reference
-// first.
+// first; a family with fewer than 4 runs or 3 distinct compute values (a sweep still running) is
+// left out: the residual bootstrap needs residuals (Families lists every family present).
 func Analyze(results []Result, reference string, samples int, seed uint64) ([]FamilyFit, error) {
 	points := map[string][]Point{}
 	for _, r := range results {
@@ -71,6 +72,12 @@ func Analyze(results []Result, reference string, samples int, seed uint64) ([]Fa
 	var ref FamilyFit
 	for i, n := range names {
 		ps := points[n]
+		if distinctC(ps) < 3 || len(ps) < 4 {
+			if n == reference {
+				return nil, fmt.Errorf("the reference %q has %d runs at %d sizes: a fit with intervals needs 4 runs at 3 sizes or more", reference, len(ps), distinctC(ps))
+			}
+			continue
+		}
 		slices.SortFunc(ps, func(a, b Point) int { return compareFloat(a.C, b.C) })
 		boot, err := Bootstrap(ps, samples, seed+uint64(i))
 		if err != nil {
@@ -132,4 +139,16 @@ func Verdict(f FamilyFit) string {
 		return fmt.Sprintf("%s: shallower than the reference (α − α_ref = %+.3f, 95%% CI %+.3f to %+.3f)", f.Family, f.SlopeDiff, f.SlopeLo, f.SlopeHi)
 	}
 	return fmt.Sprintf("%s: not distinguishable from the reference (α − α_ref = %+.3f, 95%% CI %+.3f to %+.3f)", f.Family, f.SlopeDiff, f.SlopeLo, f.SlopeHi)
+}
+
+// Families lists the families present in results, sorted.
+func Families(results []Result) []string {
+	var out []string
+	for _, r := range results {
+		if f := Family(r); !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -69,3 +69,21 @@ func TestVerdict(t *testing.T) {
 		}
 	}
 }
+
+func TestAnalyzeLeavesOutUnfinishedFamilies(t *testing.T) {
+	var rs []Result
+	for _, c := range []float64{1e11, 1e12, 1e13, 1e14} {
+		rs = append(rs, Result{Name: "4x64-dense-s0", TrainFLOPs: c, ValLoss: 1.5 + 40*math.Pow(c, -0.1)})
+	}
+	rs = append(rs, Result{Name: "4x64-lowrank32-s0", TrainFLOPs: 1e11, ValLoss: 3})
+	fits, err := Analyze(rs, "dense", 20, 1)
+	if err != nil || len(fits) != 1 || fits[0].Family != "dense" {
+		t.Errorf("fits %+v, %v: want dense only", fits, err)
+	}
+	if got := Families(rs); strings.Join(got, ",") != "dense,lowrank32" {
+		t.Errorf("Families = %v", got)
+	}
+	if _, err := Analyze(rs[2:], "dense", 20, 1); err == nil || !strings.Contains(err.Error(), "needs 4 runs at 3 sizes") {
+		t.Errorf("reference with 1 size: %v", err)
+	}
+}
