@@ -39,6 +39,7 @@ var commands = map[string]command{
 	"data":   {"list corpora and tokenizers, or prepare (download, train the tokenizer, tokenise and cache) one", runData},
 	"bench":  {"measure FFN latency (dense vs structured) or a model's training tokens/s and MFU: bench ffn | bench train", runBench},
 	"runs":   {"summarise run directories (model, tokens, val loss, wall time) as a markdown table or JSON", runRuns},
+	"check":  {"run the same seeded model on the pure-Go backend and on -backend (e.g. xla:cuda): logits and loss must agree", runCheck},
 	"fit":    {"fit L(C) = E + A·C^-α per model family to a sweep's results.jsonl: α with bootstrap CIs, slopes vs dense, crossings, iso-FLOP", runFit},
 	"sweep":  {"train a plan of runs (sizes × structures × fractions × SGT × seeds) for scaling fits; resumable, shardable, -dry-run", runSweep},
 	"sample": {"generate text from a trained run directory (its latest checkpoint), streaming as it goes", runSample},

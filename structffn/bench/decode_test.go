@@ -89,3 +89,22 @@ func TestDecode(t *testing.T) {
 		t.Errorf("17 new tokens in a 16-token context: error %v", err)
 	}
 }
+
+func TestCheckBackends(t *testing.T) {
+	cfg := model.Config{Name: "test", Layers: 2, DModel: 32, Heads: 2, KVHeads: 2, HeadDim: 16, FFN: 128, Vocab: 64, Context: 16,
+		Structure: linear.LowRank, Rank: 8, RoPEBase: 10000, LayerNormEps: 1e-5, Batch: 1, Tokens: 16, PeakLR: 1e-3}
+	for _, nb := range testbackend.All {
+		t.Run(nb.Name, func(t *testing.T) {
+			res, err := CheckBackends(testbackend.Go(t), nb.Backend(t), "go", nb.Name, cfg, 2, 3, 1e-4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.OK || res.Tokens != 32 || !(res.LossRef > 0) || !strings.Contains(res.String(), ": OK,") {
+				t.Errorf("%s", res)
+			}
+			if nb.Name == "go" && (res.MaxLogit != 0 || res.LossDiff != 0) {
+				t.Errorf("the same backend twice differs: %s", res)
+			}
+		})
+	}
+}
