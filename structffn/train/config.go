@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/structffn/structffn/structffn/linear"
@@ -31,6 +32,7 @@ const (
 	ParamHeadDim   = "head_dim"  // Override head dim (0: preset).
 	ParamFFN       = "ffn"       // Override FFN width (0: preset).
 	ParamContext   = "context"   // Training context length (0: preset).
+	ParamDtype     = "dtype"     // Activation dtype: float32, or bfloat16 (bf16 compute, float32 master weights, optimizer state and loss).
 
 	ParamCorpus      = "corpus"       // Corpus: gosrc, sotu, brown, file:PATH, dir:PATH.
 	ParamTokenizer   = "tokenizer"    // Tokenizer: byte, bpe:N, gpt2 ("": bpe with the preset's vocabulary).
@@ -71,6 +73,7 @@ func DefaultContext() *context.Context {
 		ParamHeadDim:   0,
 		ParamFFN:       0,
 		ParamContext:   0,
+		ParamDtype:     "float32",
 
 		ParamCorpus:      "gosrc",
 		ParamTokenizer:   "",
@@ -162,4 +165,17 @@ func TokenizerSpec(ctx *context.Context, cfg model.Config) string {
 		return spec
 	}
 	return fmt.Sprintf("bpe:%d", cfg.Vocab)
+}
+
+// ComputeDtype is the activation dtype of ctx's dtype setting: float32 (default) or bfloat16
+// ("bf16" too). Weights, optimizer state, LayerNorm statistics, softmax and the loss stay float32.
+func ComputeDtype(ctx *context.Context) (dtypes.DType, error) {
+	switch v := strings.ToLower(strings.TrimSpace(context.GetParamOr(ctx, ParamDtype, "float32"))); v {
+	case "", "float32", "f32":
+		return dtypes.Float32, nil
+	case "bfloat16", "bf16":
+		return dtypes.BFloat16, nil
+	default:
+		return dtypes.InvalidDType, fmt.Errorf("-set dtype=%s: allowed values are float32, bfloat16", v)
+	}
 }

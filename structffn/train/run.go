@@ -161,6 +161,10 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 		return nil, err
 	}
 
+	dtype, err := ComputeDtype(ctx)
+	if err != nil {
+		return nil, err
+	}
 	opt := NewAdamW(ctx, cfg.PeakLR, totalSteps)
 	// The guided graph (spec "guided") runs during SGT's window; the plain one after it and for
 	// validation, so that the guide costs nothing once switched off.
@@ -173,6 +177,7 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 				mopts.FFNLinear = sgt.schedule.LinearFor(p)
 			}
 		}
+		mopts.Dtype = dtype
 		return []*Node{model.Logits(ctx, cfg, inputs[0], mopts)}
 	}
 	lossFn := func(labels, predictions []*Node) *Node { return model.CrossEntropy(predictions[0], labels[0]) }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -14,10 +15,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/structffn/structffn/internal/testbackend"
 	"github.com/structffn/structffn/structffn/data"
 	"github.com/structffn/structffn/structffn/model"
 )
@@ -301,5 +304,40 @@ func TestSelfGuidedRuns(t *testing.T) {
 	}
 	if _, _, err := runOnce(t, t.TempDir(), smallSettings(corpus, "train_steps=2;sgt=steps;structure=dense")); err == nil || !strings.Contains(err.Error(), "needs a structured FFN") {
 		t.Errorf("sgt on a dense model: %v", err)
+	}
+}
+
+// TestBFloat16Compute trains a few steps with bf16 activations on each backend: losses stay finite
+// and within bf16 rounding of the float32 run's, and the weights stay float32 masters.
+func TestBFloat16Compute(t *testing.T) {
+	for _, nb := range testbackend.All {
+		t.Run(nb.Name, func(t *testing.T) {
+			b := nb.Backend(t)
+			losses := map[string][]float64{}
+			for _, dtype := range []string{"float32", "bfloat16"} {
+				ctx := DefaultContext()
+				_, err := Run(stdctx.Background(), ctx, Options{OutDir: t.TempDir(), Backend: b, BackendName: nb.Name, CacheDir: filepath.Join(t.TempDir(), "cache"),
+					Settings: smallSettings(testCorpus(t), "train_steps=3;eval_every=0;dtype="+dtype), Log: io.Discard,
+					OnRecord: func(r Record) { losses[dtype] = append(losses[dtype], r.TrainLoss) }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for v := range ctx.IterVariables() {
+					if v.Shape().DType != dtypes.Float32 && v.Shape().DType != dtypes.Int64 {
+						t.Errorf("%s: variable %s is %s, want float32 masters", dtype, v.ScopeAndName(), v.Shape().DType)
+					}
+				}
+			}
+			for i, l := range losses["bfloat16"] {
+				if math.IsNaN(l) || math.Abs(l-losses["float32"][i]) > 0.05 {
+					t.Errorf("step %d: bf16 loss %.4f, float32 %.4f", i+1, l, losses["float32"][i])
+				}
+			}
+		})
+	}
+	ctx := DefaultContext()
+	ctx.SetParam(ParamDtype, "fp8")
+	if _, err := ComputeDtype(ctx); err == nil || !strings.Contains(err.Error(), "allowed values are float32, bfloat16") {
+		t.Errorf("dtype=fp8: %v", err)
 	}
 }
