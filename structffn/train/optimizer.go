@@ -46,7 +46,14 @@ const GradNormVariable = "grad_norm"
 // UpdateGraph implements optimizers.Interface: it sets the learning rate for this step, clips the
 // gradients by global norm and applies the AdamW update.
 func (o *AdamW) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
-	grads := ctx.BuildTrainableVariablesGradientsGraph(loss)
+	o.UpdateGraphWithGradients(ctx, ctx.BuildTrainableVariablesGradientsGraph(loss), loss.DType())
+}
+
+// UpdateGraphWithGradients is UpdateGraph for gradients already computed: GoMLX's gradient
+// accumulation (train.Trainer.AccumulateGradients) calls it with the mean of the micro-batches'
+// gradients, which are then clipped and applied like one batch's.
+func (o *AdamW) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, _ dtypes.DType) {
+	g := grads[0].Graph()
 	// Learning rate of this step: the global step counts the updates already applied.
 	step := optimizers.GetGlobalStepVar(ctx).ValueGraph(g)
 	optimizers.LearningRateVar(ctx, dtypes.Float32, o.Schedule.Peak).SetValueGraph(o.Schedule.Graph(step))

@@ -182,6 +182,15 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 	}
 	lossFn := func(labels, predictions []*Node) *Node { return model.CrossEntropy(predictions[0], labels[0]) }
 	trainer := gomlxtrain.NewTrainer(opts.Backend, ctx, modelFn, lossFn, opt, nil, nil)
+	accum := context.GetParamOr(ctx, ParamGradAccum, 1)
+	if accum < 1 || cfg.Batch%accum != 0 {
+		return nil, fmt.Errorf("-set grad_accum=%d must be a positive divisor of the batch (%d sequences)", accum, cfg.Batch)
+	}
+	if accum > 1 {
+		if err := trainer.AccumulateGradients(accum); err != nil {
+			return nil, err
+		}
+	}
 
 	valIn, valTg := ds.ValBatches(cfg.Batch, cfg.Context, context.GetParamOr(ctx, ParamEvalBatches, 8))
 	if len(valIn) == 0 {
@@ -243,11 +252,18 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 		}
 		in, tg := ds.TrainBatch(seed, sgt.plan.DataStep(step), cfg.Batch, cfg.Context)
 		spec := sgt.spec(seed, step)
-		m, err := trainer.TrainStep(spec, []*tensors.Tensor{batchTensor(in, cfg)}, []*tensors.Tensor{batchTensor(tg, cfg)})
-		if err != nil {
-			return res, fmt.Errorf("step %d: %v", step+1, errline.First(err))
+		// With grad_accum = k the batch runs as k micro-batches of batch/k sequences; GoMLX averages
+		// their gradients and applies them once, after the k-th.
+		var loss float64
+		micro := len(in) / accum
+		for k := range accum {
+			m, err := trainer.TrainStep(spec, []*tensors.Tensor{batchTensor(in[k*micro:(k+1)*micro], cfg)},
+				[]*tensors.Tensor{batchTensor(tg[k*micro:(k+1)*micro], cfg)})
+			if err != nil {
+				return res, fmt.Errorf("step %d: %v", step+1, errline.First(err))
+			}
+			loss += float64(tensors.ToScalar[float32](m[0])) / float64(accum)
 		}
-		loss := float64(tensors.ToScalar[float32](m[0]))
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			where := "no checkpoint was saved yet"
 			if lastGood != "" {

@@ -341,3 +341,31 @@ func TestBFloat16Compute(t *testing.T) {
 		t.Errorf("dtype=fp8: %v", err)
 	}
 }
+
+// TestGradAccumMatchesFullBatch trains the same steps with the batch in one piece and in 2 and 4
+// micro-batches: GoMLX averages the micro-batches' gradients, so every step's loss (after the
+// first update) must match the full batch's up to float32 rounding.
+func TestGradAccumMatchesFullBatch(t *testing.T) {
+	losses := map[int][]float64{}
+	for _, accum := range []int{1, 2, 4} {
+		_, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: t.TempDir(), Backend: goBackend(t), BackendName: "go",
+			CacheDir: filepath.Join(t.TempDir(), "cache"), Log: io.Discard,
+			Settings: smallSettings(testCorpus(t), fmt.Sprintf("train_steps=4;eval_every=0;grad_accum=%d", accum)),
+			OnRecord: func(r Record) { losses[accum] = append(losses[accum], r.TrainLoss) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, accum := range []int{2, 4} {
+		for i, l := range losses[accum] {
+			if math.Abs(l-losses[1][i]) > 2e-4 {
+				t.Errorf("grad_accum=%d step %d: loss %.6f, full batch %.6f", accum, i+1, l, losses[1][i])
+			}
+		}
+	}
+	_, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: t.TempDir(), Backend: goBackend(t), BackendName: "go",
+		CacheDir: filepath.Join(t.TempDir(), "cache"), Log: io.Discard, Settings: smallSettings(testCorpus(t), "train_steps=1;grad_accum=3")})
+	if err == nil || !strings.Contains(err.Error(), "grad_accum=3 must be a positive divisor of the batch (8 sequences)") {
+		t.Errorf("grad_accum=3 with batch 8: %v", err)
+	}
+}
