@@ -59,10 +59,10 @@ func TestVerdict(t *testing.T) {
 		f    FamilyFit
 		want string
 	}{
-		{FamilyFit{Family: "dense", SlopeDiff: math.NaN()}, "dense: the reference"},
-		{FamilyFit{Family: "a", SlopeDiff: 0.02, SlopeLo: 0.01, SlopeHi: 0.03}, "a: steeper"},
-		{FamilyFit{Family: "b", SlopeDiff: -0.02, SlopeLo: -0.03, SlopeHi: -0.01}, "b: shallower"},
-		{FamilyFit{Family: "c", SlopeDiff: 0.01, SlopeLo: -0.01, SlopeHi: 0.03}, "c: not distinguishable"},
+		{FamilyFit{Family: "dense", LineDiff: math.NaN()}, "dense: the reference"},
+		{FamilyFit{Family: "a", LineDiff: 0.02, LineLo: 0.01, LineHi: 0.03}, "a: steeper"},
+		{FamilyFit{Family: "b", LineDiff: -0.02, LineLo: -0.03, LineHi: -0.01}, "b: shallower"},
+		{FamilyFit{Family: "c", LineDiff: 0.01, LineLo: -0.01, LineHi: 0.03}, "c: not distinguishable"},
 	} {
 		if got := Verdict(tc.f); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("Verdict = %q, want prefix %q", got, tc.want)
@@ -85,5 +85,32 @@ func TestAnalyzeLeavesOutUnfinishedFamilies(t *testing.T) {
 	}
 	if _, err := Analyze(rs[2:], "dense", 20, 1); err == nil || !strings.Contains(err.Error(), "needs 4 runs at 3 sizes") {
 		t.Errorf("reference with 1 size: %v", err)
+	}
+}
+
+func TestLogLogLine(t *testing.T) {
+	var exact, noisy []Point
+	for i, c := range []float64{1e10, 1e11, 1e12, 1e13, 1e14} {
+		exact = append(exact, Point{C: c, L: 30 * math.Pow(c, -0.08)})
+		noisy = append(noisy, Point{C: c, L: 30 * math.Pow(c, -0.08) * math.Exp(0.01*math.Sin(float64(3*i)))})
+	}
+	line, err := FitLogLogLine(exact)
+	if err != nil || math.Abs(line.Slope-0.08) > 1e-12 || line.SE > 1e-12 {
+		t.Fatalf("exact power law: %+v, %v", line, err)
+	}
+	l2, err := FitLogLogLine(noisy)
+	if err != nil || !(l2.Lo < 0.08 && 0.08 < l2.Hi) || l2.SE <= 0 {
+		t.Errorf("noisy: %+v, %v: the interval should hold 0.08", l2, err)
+	}
+	steeper := make([]Point, len(exact))
+	for i, p := range exact {
+		steeper[i] = Point{C: p.C, L: 60 * math.Pow(p.C, -0.10) * math.Exp(0.01*math.Cos(float64(5*i)))}
+	}
+	l3, _ := FitLogLogLine(steeper)
+	if d, lo, hi := SlopeDifference(l3, l2); math.Abs(d-0.02) > 0.01 || lo <= 0 || hi <= d {
+		t.Errorf("slope difference %.4f (%.4f, %.4f), want about +0.02 above 0", d, lo, hi)
+	}
+	if _, err := FitLogLogLine(exact[:2]); err == nil {
+		t.Errorf("two points accepted")
 	}
 }
