@@ -22,7 +22,9 @@ import (
 // EnvVar is GoMLX's environment variable naming the backend; it is the default when a name is "".
 const EnvVar = "GOMLX_BACKEND"
 
-// Auto picks XLA when its plugin is installed, else the pure-Go backend.
+// Auto picks XLA on an NVIDIA GPU when its CUDA plugin is installed and a GPU is present (go-xla
+// counts the cuda plugin only then), else XLA on the CPU when its plugin is installed, else the
+// pure-Go backend.
 const Auto = "auto"
 
 // GoOptions are appended to every pure-Go backend configuration unless it sets the option itself:
@@ -62,8 +64,10 @@ func Resolve(name string) (string, error) {
 		name = os.Getenv(EnvVar)
 	}
 	if name == "" || name == Auto {
-		if xlaAvailable("cpu") {
-			return "xla:cpu", nil
+		for _, plugin := range []string{"cuda", "cpu"} {
+			if xlaAvailable(plugin) {
+				return "xla:" + plugin, nil
+			}
 		}
 		name = "go"
 	}

@@ -6,9 +6,10 @@ import (
 )
 
 func TestResolve(t *testing.T) {
-	xla := xlaAvailable("cpu")
 	autoWant := "go:ops_sequential,dotgeneral_large"
-	if xla {
+	if xlaAvailable("cuda") {
+		autoWant = "xla:cuda"
+	} else if xlaAvailable("cpu") {
 		autoWant = "xla:cpu"
 	}
 	for _, c := range []struct {

@@ -25,7 +25,7 @@ func xlaAvailable(plugin string) bool {
 // xlaMissing says how to install a plugin that xlaAvailable did not find.
 func xlaMissing(plugin string) string {
 	found := xla.GetAvailablePlugins()
-	how := "install it with GoMLX's installer where GitHub is reachable (go run github.com/gomlx/go-xla/cmd/pjrt_installer@v0.1.4 -autoinstall), or use -backend go"
+	how := "install it as docker/Dockerfile.gpu does (go-xla's installer.CudaInstall, or the jax-cuda13-pjrt wheel; see docker/README.md and kernel/gpu-check.sh), or use -backend go"
 	if plugin == "cpu" {
 		how = "install it with kernel/install-xla-cpu.sh (a pinned PyPI build; no GitHub needed), or use -backend go"
 	}
