@@ -182,6 +182,9 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 	}
 	lossFn := func(labels, predictions []*Node) *Node { return model.CrossEntropy(predictions[0], labels[0]) }
 	trainer := gomlxtrain.NewTrainer(opts.Backend, ctx, modelFn, lossFn, opt, nil, nil)
+	// One compiled graph per SGT skip pattern (up to 2^MaxPatternMatrices), plus the plain, the masked
+	// and the evaluation graphs: more than GoMLX's default cap of 50.
+	trainer.WithMaxExecutors(1<<MaxPatternMatrices + 8)
 	accum := context.GetParamOr(ctx, ParamGradAccum, 1)
 	if accum < 1 || cfg.Batch%accum != 0 {
 		return nil, fmt.Errorf("-set grad_accum=%d must be a positive divisor of the batch (%d sequences)", accum, cfg.Batch)

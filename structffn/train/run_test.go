@@ -369,3 +369,19 @@ func TestGradAccumMatchesFullBatch(t *testing.T) {
 		t.Errorf("grad_accum=3 with batch 8: %v", err)
 	}
 }
+
+// TestSGTPatternGraphsFitTheTrainer runs SGT on a model with MaxPatternMatrices guided matrices for
+// enough guided steps to draw more distinct skip patterns than GoMLX's default executor cap (50).
+func TestSGTPatternGraphsFitTheTrainer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles many graphs")
+	}
+	// 4 layers: blocks 2-4 structured, 2 matrices each = 6 guided matrices, up to 64 patterns.
+	settings := strings.Replace(smallSettings(testCorpus(t), "train_steps=240;eval_every=0;log_every=240;sgt=steps;sgt_ratio=1;sgt_schedule=linear"),
+		"layers=2", "layers=4", 1)
+	_, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: t.TempDir(), Backend: goBackend(t), BackendName: "go",
+		CacheDir: filepath.Join(t.TempDir(), "cache"), Log: io.Discard, Settings: settings})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
