@@ -220,3 +220,18 @@ func (t *GPT2) Decode(ids []int32) string {
 	}
 	return sb.String()
 }
+
+// SpecVocabSize is the vocabulary a tokenizer spec gives, without building the tokenizer: 256 for
+// byte, GPT-2's for gpt2, N for bpe:N. ok is false for a spec it cannot tell.
+func SpecVocabSize(spec string) (n int, ok bool) {
+	switch {
+	case spec == "byte":
+		return ByteTokenizer{}.VocabSize(), true
+	case spec == "gpt2":
+		return (*GPT2)(nil).VocabSize(), true
+	case strings.HasPrefix(spec, "bpe:"):
+		n, err := strconv.Atoi(strings.TrimPrefix(spec, "bpe:"))
+		return n, err == nil
+	}
+	return 0, false
+}

@@ -2,11 +2,10 @@ package train
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/structffn/structffn/structffn/data"
 	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
@@ -115,15 +114,8 @@ func Plan(ctx *context.Context) (Planned, error) {
 	if err != nil {
 		return Planned{}, err
 	}
-	switch spec := TokenizerSpec(ctx, cfg); {
-	case spec == "byte":
-		cfg.Vocab = 256
-	case spec == "gpt2":
-		cfg.Vocab = 50257
-	default: // bpe:N trains a vocabulary of N
-		if n, err := strconv.Atoi(strings.TrimPrefix(spec, "bpe:")); err == nil && strings.HasPrefix(spec, "bpe:") {
-			cfg.Vocab = n
-		}
+	if n, ok := data.SpecVocabSize(TokenizerSpec(ctx, cfg)); ok {
+		cfg.Vocab = n
 	}
 	if err := cfg.Validate(); err != nil {
 		return Planned{}, err
