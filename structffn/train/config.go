@@ -41,6 +41,7 @@ const (
 	ParamTrainSteps   = "train_steps"     // Total optimizer steps (0: the preset's token budget / tokens per step).
 	ParamBatch        = "batch"           // Sequences per step (0: preset).
 	ParamGradAccum    = "grad_accum"      // Micro-batches per step: the batch runs in this many equal parts whose gradients are averaged (memory-limited devices; same updates).
+	ParamDevices      = "devices"         // Data parallel: each batch is split over this many devices of the backend (XLA SPMD partitioning; same updates as one device).
 	ParamLearningRate = "learning_rate"   // Peak learning rate (0: preset); the name GoMLX optimizers read.
 	ParamWarmup       = "warmup_fraction" // Linear warm-up over this fraction of the steps.
 	ParamMinLR        = "min_lr_fraction" // Cosine decays to this fraction of the peak.
@@ -83,6 +84,7 @@ func DefaultContext() *context.Context {
 		ParamTrainSteps:   0,
 		ParamBatch:        0,
 		ParamGradAccum:    1,
+		ParamDevices:      1,
 		ParamLearningRate: 0.0,
 		ParamWarmup:       0.1,
 		ParamMinLR:        0.1,

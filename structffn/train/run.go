@@ -88,6 +88,7 @@ type Result struct {
 	Steps     int64
 	FinalLoss float64 // Last training batch loss.
 	ValLoss   float64 // Final validation loss.
+	Devices   int     // Devices the training steps ran on (devices > 1: data parallel), as compiled.
 	RunDir    string
 }
 
@@ -194,6 +195,16 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 			return nil, err
 		}
 	}
+	parallel, err := NewDataParallel(opts.Backend, opts.BackendName, context.GetParamOr(ctx, ParamDevices, 1), cfg.Batch, accum)
+	if err != nil {
+		return nil, err
+	}
+	stepDevices := 1
+	trainer.OnExecCreation(func(e *context.Exec, kind gomlxtrain.GraphType) {
+		if kind == gomlxtrain.TrainType {
+			stepDevices = e.NumDevices()
+		}
+	})
 
 	valIn, valTg := ds.ValBatches(cfg.Batch, cfg.Context, context.GetParamOr(ctx, ParamEvalBatches, 8))
 	if len(valIn) == 0 {
@@ -227,9 +238,13 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 	}
 	flopsPerStep := float64(cfg.TrainFLOPsPerToken()) * float64(cfg.TokensPerStep())
 	p := cfg.Params()
+	where := opts.BackendName
+	if parallel != nil {
+		where = fmt.Sprintf("%s (data parallel over %d devices)", where, parallel.Devices)
+	}
 	fmt.Fprintf(opts.Log, "model %s: %s FFN, %s params (%s FFN, %s other), %d tokens/step, %d steps (%d to go), backend %s, tokenizer %s (vocab %d), corpus %s\n",
 		cfg.Name, cfgStructure(cfg), model.ParamCount(p.Total), model.ParamCount(p.FFN), model.ParamCount(p.NonFFN()),
-		cfg.TokensPerStep(), totalSteps, max(0, totalSteps-start), opts.BackendName, tok.Name(), cfg.Vocab, corpus)
+		cfg.TokensPerStep(), totalSteps, max(0, totalSteps-start), where, tok.Name(), cfg.Vocab, corpus)
 
 	res = &Result{Config: cfg, RunDir: opts.OutDir}
 	lastGood := ""
@@ -260,8 +275,8 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 		var loss float64
 		micro := len(in) / accum
 		for k := range accum {
-			m, err := trainer.TrainStep(spec, []*tensors.Tensor{batchTensor(in[k*micro:(k+1)*micro], cfg)},
-				[]*tensors.Tensor{batchTensor(tg[k*micro:(k+1)*micro], cfg)})
+			inT, tgT := batchTensor(in[k*micro:(k+1)*micro], cfg), batchTensor(tg[k*micro:(k+1)*micro], cfg)
+			m, err := parallel.TrainStep(trainer, spec, inT, tgT)
 			if err != nil {
 				return res, fmt.Errorf("step %d: %v", step+1, errline.First(err))
 			}
@@ -274,7 +289,7 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 			}
 			return res, fmt.Errorf("loss is %v at step %d: training stopped without saving; %s (try a lower -set learning_rate)", loss, step+1, where)
 		}
-		res.Steps, res.FinalLoss = step+1, loss
+		res.Steps, res.FinalLoss, res.Devices = step+1, loss, stepDevices
 		lossSum += loss
 		windowSteps++
 		done := step + 1

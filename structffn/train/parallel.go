@@ -1,0 +1,76 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/distributed"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	gomlxtrain "github.com/gomlx/gomlx/pkg/ml/train"
+)
+
+// DataAxis names the device-mesh axis that data-parallel training splits batches over.
+const DataAxis = "data"
+
+// DataParallel runs training steps with each batch split over the devices of a one-axis mesh. The
+// graph is the same global-batch graph as on one device; GoMLX hands it to XLA with the inputs
+// sharded along the batch axis and the variables replicated (distributed.AutoSharding), and XLA's
+// SPMD partitioner inserts the gradient all-reduce. Losses and updates are those of one device up
+// to the order of float32 sums.
+//
+// A nil *DataParallel runs plain single-device steps.
+type DataParallel struct {
+	Devices int
+	batch   *distributed.ShardingSpec // [batch, context] split on axis 0
+}
+
+// NewDataParallel checks that backend b (named name) can split batches of batch sequences over
+// devices devices (with accum gradient-accumulation micro-batches per step, which GoMLX cannot
+// combine with distributed steps), and returns nil for devices == 1 (plain single-device steps).
+func NewDataParallel(b backends.Backend, name string, devices, batch, accum int) (*DataParallel, error) {
+	switch {
+	case devices == 1:
+		return nil, nil
+	case devices < 1:
+		return nil, fmt.Errorf("-set devices=%d: must be 1 (one device) or more", devices)
+	case accum > 1:
+		return nil, fmt.Errorf("-set devices=%d with grad_accum=%d: GoMLX v0.26.0 cannot accumulate gradients in distributed steps; use one of them (more devices, or a larger grad_accum on one)", devices, accum)
+	case batch%devices != 0:
+		return nil, fmt.Errorf("-set devices=%d must divide the batch (%d sequences): -set batch=%d", devices, batch, (batch/devices+1)*devices)
+	}
+	if n := b.NumDevices(); n < devices {
+		hint := "use fewer devices"
+		if name == "xla:cpu" {
+			hint = fmt.Sprintf("on the CPU, XLA_FLAGS=--xla_force_host_platform_device_count=%d splits it into that many host devices", devices)
+		} else if name == "go" {
+			hint = "the pure-Go backend has one device: use -backend xla:cpu or xla:cuda"
+		}
+		return nil, fmt.Errorf("-set devices=%d: backend %s has %d device(s); %s", devices, name, n, hint)
+	}
+	mesh, err := distributed.NewDeviceMesh([]int{devices}, []string{DataAxis})
+	if err != nil {
+		return nil, err
+	}
+	spec, err := distributed.BuildSpec(mesh).S(DataAxis).Done()
+	if err != nil {
+		return nil, err
+	}
+	return &DataParallel{Devices: devices, batch: spec}, nil
+}
+
+// TrainStep runs one optimizer step of trainer (graph key spec) on the global batch inputs/labels
+// ([batch, context] each), sharded over the mesh; with a nil p, on one device.
+func (p *DataParallel) TrainStep(trainer *gomlxtrain.Trainer, spec any, inputs, labels *tensors.Tensor) ([]*tensors.Tensor, error) {
+	if p == nil {
+		return trainer.TrainStep(spec, []*tensors.Tensor{inputs}, []*tensors.Tensor{labels})
+	}
+	in, err := distributed.ShardTensor(p.batch, inputs)
+	if err != nil {
+		return nil, err
+	}
+	tg, err := distributed.ShardTensor(p.batch, labels)
+	if err != nil {
+		return nil, err
+	}
+	return trainer.DistributedTrainStep(distributed.AutoSharding, nil, spec, []*distributed.Tensor{in}, []*distributed.Tensor{tg})
+}

@@ -1,0 +1,97 @@
+package train
+
+import (
+	stdctx "context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/structffn/structffn/internal/testbackend"
+)
+
+// hostDevicesEnv marks the child process of TestDataParallelMatchesOneDevice, which runs with XLA's
+// CPU client split into several host devices (the flag is read once, when the client is created).
+const hostDevicesEnv = "STRUCTFFN_TEST_HOST_DEVICES"
+
+// TestDataParallelMatchesOneDevice trains the same steps on 1, 2 and 4 XLA CPU host devices (each
+// batch split over them by SPMD partitioning): every step's loss and the final validation loss must
+// match one device's up to float32 summation order. Dense and an SGT-guided LowRank model both run.
+func TestDataParallelMatchesOneDevice(t *testing.T) {
+	const devices = 4
+	if os.Getenv(hostDevicesEnv) == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDataParallelMatchesOneDevice$", "-test.v")
+		cmd.Env = append(os.Environ(), hostDevicesEnv+"=1",
+			fmt.Sprintf("XLA_FLAGS=--xla_force_host_platform_device_count=%d %s", devices, os.Getenv("XLA_FLAGS")))
+		out, err := cmd.CombinedOutput()
+		switch {
+		case err != nil:
+			t.Fatalf("child test with %d host devices: %v\n%s", devices, err, out)
+		case strings.Contains(string(out), "--- SKIP"):
+			t.Skipf("child test skipped:\n%s", out)
+		case !strings.Contains(string(out), "--- PASS: TestDataParallelMatchesOneDevice"):
+			t.Fatalf("child test did not pass:\n%s", out)
+		}
+		return
+	}
+	b := testbackend.XLA(t)
+	if n := b.NumDevices(); n != devices {
+		t.Fatalf("xla:cpu with XLA_FLAGS=%q has %d devices, want %d", os.Getenv("XLA_FLAGS"), n, devices)
+	}
+	corpus := testCorpus(t)
+	for _, model := range []string{"structure=dense", "structure=lowrank;sgt=steps;sgt_ratio=1"} {
+		losses, vals := map[int][]float64{}, map[int]float64{}
+		for _, n := range []int{1, 2, devices} {
+			res, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: t.TempDir(), Backend: b, BackendName: "xla:cpu",
+				CacheDir: filepath.Join(t.TempDir(), "cache"), Log: io.Discard,
+				Settings: smallSettings(corpus, fmt.Sprintf("%s;train_steps=6;eval_every=3;devices=%d", model, n)),
+				OnRecord: func(r Record) { losses[n] = append(losses[n], r.TrainLoss) }})
+			if err != nil {
+				t.Fatalf("%s devices=%d: %v", model, n, err)
+			}
+			vals[n] = res.ValLoss
+			if res.Devices != n {
+				t.Errorf("%s devices=%d: the training step was compiled for %d device(s)", model, n, res.Devices)
+			}
+		}
+		if len(losses[1]) != 6 {
+			t.Fatalf("%s: %d records on one device, want 6", model, len(losses[1]))
+		}
+		if d := losses[1][0] - losses[1][5]; d < 0.05 {
+			t.Errorf("%s: loss fell only %.4f in 6 steps: the comparison would not catch a missing update", model, d)
+		}
+		t.Logf("%s: losses %.5f (1 device), %.5f (2), %.5f (%d); validation %.5f, %.5f, %.5f", model,
+			losses[1], losses[2], losses[devices], devices, vals[1], vals[2], vals[devices])
+		for _, n := range []int{2, devices} {
+			for i, l := range losses[n] {
+				if math.Abs(l-losses[1][i]) > 2e-4 {
+					t.Errorf("%s devices=%d step %d: loss %.6f, one device %.6f", model, n, i+1, l, losses[1][i])
+				}
+			}
+			if math.Abs(vals[n]-vals[1]) > 2e-4 {
+				t.Errorf("%s devices=%d: validation loss %.6f, one device %.6f", model, n, vals[n], vals[1])
+			}
+		}
+	}
+}
+
+// TestDataParallelErrors: settings that cannot split a batch fail with one line naming the fix.
+func TestDataParallelErrors(t *testing.T) {
+	corpus := testCorpus(t)
+	for _, tc := range []struct{ settings, want string }{
+		{"devices=2", "backend go has 1 device(s); the pure-Go backend has one device"},
+		{"devices=0", "-set devices=0: must be 1 (one device) or more"},
+		{"devices=3", "-set devices=3 must divide the batch (8 sequences): -set batch=9"},
+		{"devices=2;grad_accum=2", "cannot accumulate gradients in distributed steps"},
+	} {
+		_, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: t.TempDir(), Backend: goBackend(t), BackendName: "go",
+			CacheDir: filepath.Join(t.TempDir(), "cache"), Log: io.Discard, Settings: smallSettings(corpus, "train_steps=1;"+tc.settings)})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: error %v, want one line containing %q", tc.settings, err, tc.want)
+		}
+	}
+}
