@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -43,13 +44,14 @@ func runBench(args []string) error {
 }
 
 func runBenchFFN(args []string) error {
-	fs := newFlagSet("bench ffn", "[-backend NAME] [-widths LIST] [-tokens LIST] [-structures LIST] [-fractions LIST] [-passes LIST] [-json]")
+	fs := newFlagSet("bench ffn", "[-backend NAME] [-widths LIST] [-tokens LIST] [-structures LIST] [-fractions LIST] [-passes LIST] [-dtype T] [-json]")
 	backendName := fs.String("backend", "", backendHelp)
 	structures := fs.String("structures", "dense,lowrank,blockdense,blockshuffle", "FFN structures, comma-separated")
 	fractions := fs.String("fractions", "0.625,0.3125", "parameter fractions of the structured FFNs (the paper's 63% and 32%)")
 	widths := fs.String("widths", "", "model widths d (FFN 4d); default 256,512,1024 on go, 256,512,1024,2048,4096 on XLA")
 	tokens := fs.String("tokens", "", "tokens in flight; default 16,256,1024 on go, 16,256,1024,4096,8192 on XLA")
 	passes := fs.String("passes", bench.Forward+","+bench.Backward, "passes: fwd, fwd+bwd")
+	dtype := fs.String("dtype", "float32", "activation dtype: float32, or bfloat16 (weights cast from float32 masters, as -set dtype=bfloat16 trains)")
 	minTime := fs.Duration("min_time", bench.DefaultTiming.MinTime, "measure each case for at least this long")
 	minReps := fs.Int("min_reps", bench.DefaultTiming.MinReps, "and at least this many runs (median reported)")
 	asJSON := fs.Bool("json", false, "print one JSON object per case (JSON Lines) instead of a table")
@@ -63,6 +65,11 @@ func runBenchFFN(args []string) error {
 	defer b.Finalize()
 	onGo := strings.HasPrefix(config, "go")
 	grid := bench.FFNGrid{Passes: strings.Split(*passes, ",")}
+	dctx := train.DefaultContext()
+	dctx.SetParam(train.ParamDtype, *dtype)
+	if grid.Dtype, err = train.ComputeDtype(dctx); err != nil {
+		return fmt.Errorf("-dtype %s: allowed values are float32, bfloat16", *dtype)
+	}
 	for _, s := range strings.Split(*structures, ",") {
 		k, err := linear.ParseKind(strings.TrimSpace(s))
 		if err != nil {
@@ -84,7 +91,7 @@ func runBenchFFN(args []string) error {
 			return fmt.Errorf("-passes: unknown pass %q: allowed values are %s, %s", p, bench.Forward, bench.Backward)
 		}
 	}
-	fmt.Fprintf(stderr, "bench ffn on %s: %d cases\n", config, len(grid.Cases()))
+	fmt.Fprintf(stderr, "bench ffn on %s (%s): %d cases\n", config, strings.ToLower(grid.Dtype.String()), len(grid.Cases()))
 	const row = "%-12s %8s %6v %6v %7v %-8s %10v %9v %9v\n"
 	if !*asJSON {
 		fmt.Fprintf(stdout, row, "structure", "fraction", "d", "ffn", "tokens", "pass", "ms", "GFLOP/s", "speed-up")
@@ -141,6 +148,10 @@ func runBenchTrain(args []string) error {
 	defer b.Finalize()
 	if *peak == 0 {
 		*peak = backend.PeakTFLOPs(config)
+	}
+	if *reference && (!strings.HasPrefix(strings.ToLower(context.GetParamOr(ctx, train.ParamDtype, "float32")), "f") ||
+		context.GetParamOr(ctx, train.ParamDevices, 1) != 1 || context.GetParamOr(ctx, train.ParamGradAccum, 1) != 1) {
+		return errors.New("-reference: the PyTorch reference runs float32 steps on one device in one batch: drop -reference, or the dtype, devices and grad_accum settings")
 	}
 	fmt.Fprintf(stderr, "bench train on %s ...\n", config)
 	r, err := bench.Train(b, config, ctx, *warmup, *steps, *minTime, *peak)
@@ -258,9 +269,19 @@ func printTrain(r bench.TrainResult, asJSON bool) {
 		printJSONLine(stdout, r)
 		return
 	}
-	fmt.Fprintf(stdout, "%s %s (%s params; L=%d d=%d heads=%d ffn=%d ctx=%d batch=%d vocab=%d R=%d B=%d) on %s: %.0f tok/s, %.1f ms/step, MFU %.2f%% of %.3g TFLOP/s, %d steps\n",
+	var extra string
+	if r.Dtype != "" && r.Dtype != "float32" {
+		extra += " " + r.Dtype
+	}
+	if r.Devices > 1 {
+		extra += fmt.Sprintf(" devices=%d", r.Devices)
+	}
+	if r.GradAccum > 1 {
+		extra += fmt.Sprintf(" grad_accum=%d", r.GradAccum)
+	}
+	fmt.Fprintf(stdout, "%s %s (%s params; L=%d d=%d heads=%d ffn=%d ctx=%d batch=%d vocab=%d R=%d B=%d%s) on %s: %.0f tok/s, %.1f ms/step, MFU %.2f%% of %.3g TFLOP/s, %d steps\n",
 		r.Preset, r.Structure, strconv.FormatInt(r.Params, 10), r.Layers, r.DModel, r.Heads, r.FFN, r.Ctx, r.Batch, r.Vocab,
-		r.Rank, r.NBlocks, r.Backend, r.TokPerS, r.MsPerStep, 100*r.MFU, r.PeakTFLOPs, r.Steps)
+		r.Rank, r.NBlocks, extra, r.Backend, r.TokPerS, r.MsPerStep, 100*r.MFU, r.PeakTFLOPs, r.Steps)
 }
 
 // torchPythonEnv names the Python interpreter that has torch (default python3).

@@ -2,9 +2,12 @@ package bench
 
 import (
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/ui/commandline"
 
 	"github.com/structffn/structffn/internal/testbackend"
@@ -59,28 +62,67 @@ func TestRunFFN(t *testing.T) {
 			t.Errorf("bad result %+v (want FLOPs %g)", r, wantFLOPs)
 		}
 	}
-	if _, err := MeasureFFN(backend, FFNCase{linear.LowRank, 0.3125, 32, 128, 8, "sideways"}, Timing{MinReps: 1}); err == nil {
+	if _, err := MeasureFFN(backend, FFNCase{Structure: linear.LowRank, Fraction: 0.3125, Width: 32, FFN: 128, Tokens: 8, Pass: "sideways"}, Timing{MinReps: 1}); err == nil {
 		t.Error("an unknown pass was accepted")
 	}
-	if _, err := MeasureFFN(backend, FFNCase{linear.BlockShuffle, 0.5, 32, 128, 8, Forward}, Timing{MinReps: 1}); err == nil {
+	if _, err := MeasureFFN(backend, FFNCase{Structure: linear.BlockShuffle, Fraction: 0.5, Width: 32, FFN: 128, Tokens: 8, Pass: Forward}, Timing{MinReps: 1}); err == nil {
 		t.Error("an unreachable fraction was accepted")
 	}
 }
 
+// TestTrain measures a few steps of the settings train.Run honours (dtype, grad_accum, devices) and
+// checks the record's shape, its MFU accounting, and one-line errors for settings that cannot run.
 func TestTrain(t *testing.T) {
-	ctx := train.DefaultContext()
-	if _, err := commandline.ParseContextSettings(ctx, "layers=1;d_model=32;heads=2;head_dim=16;ffn=128;context=16;batch=2"); err != nil {
-		t.Fatal(err)
+	const model = "layers=1;d_model=32;heads=2;head_dim=16;ffn=128;context=16;batch=4;"
+	for _, tc := range []struct {
+		settings, dtype string
+		accum           int
+		err             string
+	}{
+		{"", "float32", 1, ""},
+		{"dtype=bfloat16;grad_accum=2", "bfloat16", 2, ""},
+		{"devices=2", "", 0, "backend go has 1 device(s)"},
+		{"grad_accum=3", "", 0, "grad_accum=3 must be a positive divisor of the batch (4 sequences)"},
+		{"dtype=fp8", "", 0, "allowed values are float32, bfloat16"},
+	} {
+		ctx := train.DefaultContext()
+		if _, err := commandline.ParseContextSettings(ctx, model+tc.settings); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Train(testbackend.Go(t), "go", ctx, 1, 2, 0, 1)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want %q", tc.settings, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.settings, err)
+		}
+		if r.TokPerS <= 0 || r.Steps != 2 || r.DModel != 32 || r.Ctx != 16 || r.Batch != 4 || r.Structure != "lowrank" || r.Rank != 8 || r.MFU <= 0 ||
+			r.Dtype != tc.dtype || r.GradAccum != tc.accum || r.Devices != 1 || math.IsNaN(r.Loss) {
+			t.Fatalf("%s: bad result %+v", tc.settings, r)
+		}
+		if want := r.TokPerS * float64(r.TrainFLOPsPerToken) / 1e12; fmt.Sprintf("%.6g", r.MFU) != fmt.Sprintf("%.6g", want) {
+			t.Fatalf("%s: MFU %g, want %g", tc.settings, r.MFU, want)
+		}
 	}
-	r, err := Train(testbackend.Go(t), "go", ctx, 1, 2, 0, 1)
+}
+
+// TestFFNBFloat16 times a bf16 case: the record says so, and the FLOP accounting is the float32 one's.
+func TestFFNBFloat16(t *testing.T) {
+	c := FFNCase{Structure: linear.LowRank, Fraction: linear.Fraction32, Width: 32, FFN: 128, Tokens: 8, Pass: Backward}
+	f32, err := MeasureFFN(testbackend.Go(t), c, Timing{MinReps: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.TokPerS <= 0 || r.Steps != 2 || r.DModel != 32 || r.Ctx != 16 || r.Batch != 2 || r.Structure != "lowrank" || r.Rank != 8 || r.MFU <= 0 {
-		t.Fatalf("bad result %+v", r)
+	c.Dtype = dtypes.BFloat16
+	bf16, err := MeasureFFN(testbackend.Go(t), c, Timing{MinReps: 1})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if want := r.TokPerS * float64(r.TrainFLOPsPerToken) / 1e12; fmt.Sprintf("%.6g", r.MFU) != fmt.Sprintf("%.6g", want) {
-		t.Fatalf("MFU %g, want %g", r.MFU, want)
+	if f32.Dtype != "float32" || bf16.Dtype != "bfloat16" || bf16.FLOPs != f32.FLOPs || bf16.Ms <= 0 {
+		t.Errorf("float32 %+v, bfloat16 %+v", f32, bf16)
 	}
 }
 
@@ -95,7 +137,7 @@ func BenchmarkFFN(b *testing.B) {
 			frac = 1
 		}
 		b.Run(k.String(), func(b *testing.B) {
-			c := FFNCase{k, frac, 256, 1024, 256, Backward}
+			c := FFNCase{Structure: k, Fraction: frac, Width: 256, FFN: 1024, Tokens: 256, Pass: Backward}
 			for b.Loop() {
 				if _, err := MeasureFFN(backend, c, Timing{MinReps: 1, MinTime: time.Nanosecond}); err != nil {
 					b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -36,6 +37,8 @@ type FFNCase struct {
 	FFN       int // f (4·d by default)
 	Tokens    int // rows of x: batch·sequence in flight
 	Pass      string
+	// Dtype of the activations, weights cast to it as model.Options.Dtype does (float32 when zero).
+	Dtype dtypes.DType
 }
 
 // FFNResult is one measured case. GFLOPs is achieved throughput counting the matmul FLOPs of fc1 and
@@ -57,6 +60,7 @@ type FFNResult struct {
 	FLOPs     float64 `json:"flops"`
 	Reps      int     `json:"reps"`
 	Backend   string  `json:"backend"`
+	Dtype     string  `json:"dtype"` // float32 or bfloat16
 }
 
 // FFNGrid is the cross product of structures × fractions × widths × tokens × passes; dense is measured
@@ -67,7 +71,8 @@ type FFNGrid struct {
 	Widths     []int
 	Tokens     []int
 	Passes     []string
-	FFNRatio   int // f = FFNRatio·d (4 when 0)
+	FFNRatio   int          // f = FFNRatio·d (4 when 0)
+	Dtype      dtypes.DType // activation dtype of every case (float32 when zero)
 }
 
 // Cases lists the grid's cases, dense first within each (width, tokens, pass) so speed-ups can be
@@ -82,14 +87,14 @@ func (g FFNGrid) Cases() []FFNCase {
 		for _, t := range g.Tokens {
 			for _, p := range g.Passes {
 				if slices.Contains(g.Structures, linear.Dense) {
-					out = append(out, FFNCase{linear.Dense, 1, w, ratio * w, t, p})
+					out = append(out, FFNCase{linear.Dense, 1, w, ratio * w, t, p, g.Dtype})
 				}
 				for _, k := range g.Structures {
 					if k == linear.Dense {
 						continue
 					}
 					for _, f := range g.Fractions {
-						out = append(out, FFNCase{k, f, w, ratio * w, t, p})
+						out = append(out, FFNCase{k, f, w, ratio * w, t, p, g.Dtype})
 					}
 				}
 			}
@@ -167,8 +172,12 @@ func MeasureFFN(backend backends.Backend, c FFNCase, timing Timing) (r FFNResult
 			ctx.In(fc.scope).VariableWithValue(w.Name, randomTensor(uint64(i), 0.02, w.Shape...))
 		}
 	}
+	dtype := c.Dtype
+	if dtype == dtypes.InvalidDType {
+		dtype = dtypes.Float32
+	}
 	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, x *Node) *Node {
-		return ffnGraph(ctx, fc1, fc2, x, c.Pass == Backward)
+		return ffnGraph(ctx, fc1, fc2, ConvertDType(x, dtype), c.Pass == Backward)
 	})
 	if err != nil {
 		return r, err
@@ -202,15 +211,16 @@ func MeasureFFN(backend backends.Backend, c FFNCase, timing Timing) (r FFNResult
 	return FFNResult{
 		Structure: c.Structure.String(), Fraction: c.Fraction, Width: c.Width, FFN: c.FFN, Rank: rank, NBlocks: nblocks,
 		Tokens: c.Tokens, Pass: c.Pass, Ms: ms, GFLOPs: flops / ms / 1e6, Speedup: 1,
-		Params: fc1.Params() + fc2.Params(), FLOPs: flops, Reps: len(times),
+		Params: fc1.Params() + fc2.Params(), FLOPs: flops, Reps: len(times), Dtype: strings.ToLower(dtype.String()),
 	}, nil
 }
 
-// ffnGraph is model.FFN on x [tokens, d]; with grads it returns a scalar that depends on the
-// gradients of sum(y) with respect to x and every weight (so none is pruned), else sum(y).
+// ffnGraph is model.FFN on x [tokens, d] (in x's dtype); with grads it returns a float32 scalar that
+// depends on the gradients of sum(y) with respect to x and every weight (so none is pruned), else
+// sum(y).
 func ffnGraph(ctx *context.Context, fc1, fc2 linear.Spec, x *Node, grads bool) *Node {
 	y := model.FFN(ctx, fc1, fc2, x, nil) // [tokens, d]
-	loss := ReduceAllSum(y)
+	loss := ConvertDType(ReduceAllSum(y), dtypes.Float32)
 	if !grads {
 		return loss
 	}
@@ -219,7 +229,7 @@ func ffnGraph(ctx *context.Context, fc1, fc2 linear.Spec, x *Node, grads bool) *
 	all := Gradient(loss, append([]*Node{x}, vars...)...)
 	total := loss
 	for _, g := range all {
-		total = Add(total, ReduceAllSum(g))
+		total = Add(total, ConvertDType(ReduceAllSum(g), dtypes.Float32))
 	}
 	return total
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -29,6 +30,9 @@ type TrainResult struct {
 	PeakTFLOPs float64 `json:"peak_tflops"`
 	Loss       float64 `json:"loss"` // Last measured step's loss (a sanity check, random tokens).
 	Steps      int     `json:"steps"`
+	Dtype      string  `json:"dtype"`      // Activation dtype (-set dtype): float32, or bfloat16 with float32 master weights.
+	Devices    int     `json:"devices"`    // Devices each batch is split over (-set devices, data parallel).
+	GradAccum  int     `json:"grad_accum"` // Micro-batches per optimizer step (-set grad_accum).
 
 	Layers  int   `json:"layers"`
 	DModel  int   `json:"d_model"`
@@ -60,28 +64,50 @@ func Train(backend backends.Backend, backendName string, ctx *context.Context, w
 	if err := cfg.Validate(); err != nil {
 		return res, err
 	}
+	dtype, err := train.ComputeDtype(ctx)
+	if err != nil {
+		return res, err
+	}
 	ctx = ctx.Checked(false)
 	opt := train.NewAdamW(ctx, cfg.PeakLR, int64(warmup+minSteps)*1000)
 	modelFn := func(ctx *context.Context, _ any, inputs []*Node) []*Node {
-		return []*Node{model.Logits(ctx, cfg, inputs[0], model.Options{})}
+		return []*Node{model.Logits(ctx, cfg, inputs[0], model.Options{Dtype: dtype})}
 	}
 	lossFn := func(labels, predictions []*Node) *Node { return model.CrossEntropy(predictions[0], labels[0]) }
 	trainer := gomlxtrain.NewTrainer(backend, ctx, modelFn, lossFn, opt, nil, nil)
+	// The same step train.Run takes: the batch in grad_accum micro-batches, each split over devices.
+	accum, devices := context.GetParamOr(ctx, train.ParamGradAccum, 1), context.GetParamOr(ctx, train.ParamDevices, 1)
+	if accum < 1 || cfg.Batch%accum != 0 {
+		return res, fmt.Errorf("-set grad_accum=%d must be a positive divisor of the batch (%d sequences)", accum, cfg.Batch)
+	}
+	if accum > 1 {
+		if err := trainer.AccumulateGradients(accum); err != nil {
+			return res, err
+		}
+	}
+	parallel, err := train.NewDataParallel(backend, backendName, devices, cfg.Batch, accum)
+	if err != nil {
+		return res, err
+	}
 
 	r := rand.New(rand.NewPCG(3, 3))
-	batch := func() *tensors.Tensor {
-		ids := make([]int32, cfg.Batch*cfg.Context)
+	micro := cfg.Batch / accum
+	batch := func() *tensors.Tensor { // [micro, context] random ids
+		ids := make([]int32, micro*cfg.Context)
 		for i := range ids {
 			ids[i] = int32(r.IntN(cfg.Vocab))
 		}
-		return tensors.FromFlatDataAndDimensions(ids, cfg.Batch, cfg.Context)
+		return tensors.FromFlatDataAndDimensions(ids, micro, cfg.Context)
 	}
-	step := func() (float64, error) {
-		m, err := trainer.TrainStep(nil, []*tensors.Tensor{batch()}, []*tensors.Tensor{batch()})
-		if err != nil {
-			return 0, err
+	step := func() (loss float64, err error) {
+		for range accum {
+			m, err := parallel.TrainStep(trainer, nil, batch(), batch())
+			if err != nil {
+				return 0, err
+			}
+			loss += float64(tensors.ToScalar[float32](m[0])) / float64(accum)
 		}
-		return float64(tensors.ToScalar[float32](m[0])), nil
+		return loss, nil
 	}
 	for range max(1, warmup) {
 		if _, err := step(); err != nil {
@@ -105,6 +131,7 @@ func Train(backend backends.Backend, backendName string, ctx *context.Context, w
 		TokPerS: float64(steps) * float64(cfg.TokensPerStep()) / elapsed, PeakTFLOPs: peakTFLOPs, Loss: loss, Steps: steps,
 		Layers: cfg.Layers, DModel: cfg.DModel, Heads: cfg.Heads, FFN: cfg.FFN, Ctx: cfg.Context, Batch: cfg.Batch,
 		Vocab: cfg.Vocab, Rank: cfg.Rank, NBlocks: cfg.NBlocks, Params: p.Total, TrainFLOPsPerToken: cfg.TrainFLOPsPerToken(),
+		Dtype: strings.ToLower(dtype.String()), Devices: devices, GradAccum: accum,
 	}
 	if cfg.Structure.String() == "dense" {
 		res.Fraction = 1
