@@ -10,8 +10,8 @@
 #     logits and loss compared (check.json); then the other structures, and LowRank with TF32 turned off
 #     (NVIDIA_TF32_OVERRIDE=0, no Triton GEMMs) at a 1e-4 tolerance (checks.jsonl);
 #  4. bench train on the paper's s preset, dense and 32% LowRank, at GPU_CHECK_BATCH sequences of 1024
-#     tokens per step (train.jsonl); bench ffn, widths 2048-8192 x 256-32768 tokens, dense and each
-#     structure at 32% (ffn.jsonl); bench decode on s, 32% LowRank vs merged vs dense (decode.jsonl);
+#     tokens per step in GPU_CHECK_DTYPE (train.jsonl); bench ffn, widths 2048-8192 x 256-32768 tokens,
+#     dense and each structure at 32%, same dtype (ffn.jsonl); bench decode on s, 32% LowRank vs merged vs dense (decode.jsonl);
 #  5. summary.txt: GPU, driver, plugin, versions, settings, each step's status and time, the numbers.
 #
 # Every step runs under `timeout`, inside one budget for the whole script (GPU_CHECK_BUDGET_S, default
@@ -34,8 +34,10 @@
 # that directory is put first in PJRT_PLUGIN_LIBRARY_PATH (before go-xla's defaults, which it replaces).
 #
 # Env: GPU_CHECK_BUDGET_S (450); GPU_CHECK_BATCH (32: the paper's 512 x 1024 tokens per step of s is far
-# beyond a check's minutes); PEAK_TFLOPS (MFU's denominator; by default the GPU's dense TF32 tensor-core
-# peak where the name is known, else 0 = no MFU); STRUCTFFN_BIN, STRUCTFFN_CUDA_PLUGIN, STRUCTFFN_PYTHON.
+# beyond a check's minutes); GPU_CHECK_DTYPE (bfloat16, the paper's bf16 compute with float32 master
+# weights; float32 for TF32); PEAK_TFLOPS (MFU's denominator; by default the GPU's dense tensor-core peak
+# in that dtype where the name is known, else 0 = no MFU); STRUCTFFN_BIN, STRUCTFFN_CUDA_PLUGIN,
+# STRUCTFFN_PYTHON.
 set -uo pipefail
 
 die() { # one line on stderr (and in OUTDIR/summary.txt once OUTDIR exists), exit status 2
@@ -51,6 +53,14 @@ cd "$REPO" || die "cannot cd to $REPO"
 
 BUDGET="${GPU_CHECK_BUDGET_S:-450}"
 BATCH="${GPU_CHECK_BATCH:-32}"
+DTYPE="${GPU_CHECK_DTYPE:-bfloat16}"
+case "$DTYPE" in
+bfloat16 | float32) ;;
+*)
+	echo "gpu-check: GPU_CHECK_DTYPE=$DTYPE: allowed values are bfloat16, float32" >&2
+	exit 2
+	;;
+esac
 T0=$SECONDS
 LOG="$OUT/log.txt"
 SUMMARY="$OUT/summary.txt"
@@ -220,13 +230,20 @@ fi
 log "binary: $S ($BIN_HOW)"
 
 # --- MFU's denominator ---------------------------------------------------------------------------------
+# Dense tensor-core peaks (NVIDIA's data sheets quote twice these, "with sparsity").
+PEAK_KIND="dense $DTYPE tensor-core peak"
 if [ -z "${PEAK_TFLOPS:-}" ]; then
-	case "$GPU_NAME" in
-	*H200* | *"H100 80GB HBM3"* | *H100*SXM*) PEAK_TFLOPS=494.7 ;; # dense TF32 tensor cores (989 sparse)
-	*H100*PCIe*) PEAK_TFLOPS=378 ;;
-	*A100*) PEAK_TFLOPS=156 ;;
+	case "$DTYPE:$GPU_NAME" in
+	bfloat16:*H200* | bfloat16:*"H100 80GB HBM3"* | bfloat16:*H100*SXM*) PEAK_TFLOPS=989.4 ;;
+	bfloat16:*H100*PCIe*) PEAK_TFLOPS=756 ;;
+	bfloat16:*A100*) PEAK_TFLOPS=312 ;;
+	float32:*H200* | float32:*"H100 80GB HBM3"* | float32:*H100*SXM*) PEAK_TFLOPS=494.7 ;; # TF32
+	float32:*H100*PCIe*) PEAK_TFLOPS=378 ;;
+	float32:*A100*) PEAK_TFLOPS=156 ;;
 	*) PEAK_TFLOPS=0 ;;
 	esac
+else
+	PEAK_KIND="PEAK_TFLOPS as given"
 fi
 
 # --- 3-4. the steps ------------------------------------------------------------------------------------
@@ -276,12 +293,12 @@ else
 	log "this structffn has no check command: skipping the logits check"
 fi
 TRAIN=("${CUDA[@]}" -warmup 2 -steps 10 -min_time 5s -peak_tflops "$PEAK_TFLOPS" -json)
-step "bench train s dense, batch $BATCH" 150 "$OUT/train.jsonl" \
-	"$S" bench train -set "preset=s;structure=dense;batch=$BATCH" "${TRAIN[@]}"
-step "bench train s lowrank 32%, batch $BATCH" 150 "$OUT/train.jsonl" \
-	"$S" bench train -set "preset=s;structure=lowrank;fraction=0.3125;batch=$BATCH" "${TRAIN[@]}"
-step "bench ffn" 150 "$OUT/ffn.jsonl" \
-	"$S" bench ffn "${CUDA[@]}" -widths 2048,4096,8192 -tokens 256,4096,32768 -fractions 0.3125 \
+step "bench train s dense, batch $BATCH, $DTYPE" 150 "$OUT/train.jsonl" \
+	"$S" bench train -set "preset=s;structure=dense;batch=$BATCH;dtype=$DTYPE" "${TRAIN[@]}"
+step "bench train s lowrank 32%, batch $BATCH, $DTYPE" 150 "$OUT/train.jsonl" \
+	"$S" bench train -set "preset=s;structure=lowrank;fraction=0.3125;batch=$BATCH;dtype=$DTYPE" "${TRAIN[@]}"
+step "bench ffn $DTYPE" 150 "$OUT/ffn.jsonl" \
+	"$S" bench ffn "${CUDA[@]}" -dtype "$DTYPE" -widths 2048,4096,8192 -tokens 256,4096,32768 -fractions 0.3125 \
 	-min_time 100ms -min_reps 3 -json
 step "bench decode s lowrank 32%" 90 "$OUT/decode.jsonl" \
 	"$S" bench decode "${CUDA[@]}" -set "preset=s;structure=lowrank;fraction=0.3125" -batch 1,16,256 \
@@ -307,9 +324,9 @@ step "bench decode s lowrank 32%" 90 "$OUT/decode.jsonl" \
 	echo "XLA_FLAGS=${XLA_FLAGS:-}"
 	echo "LD_LIBRARY_PATH prepended: ${LIBDIRS:-none}"
 	echo "GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0"
-	echo "settings: s preset at batch=$BATCH sequences x 1024 tokens = $((BATCH * 1024)) tokens per training step"
-	echo "  (the paper's batch is 512 x 1024; GPU_CHECK_BATCH changes it); MFU against $PEAK_TFLOPS TFLOP/s"
-	echo "  (dense TF32 tensor-core peak; 0 = unknown GPU, no MFU; H100/H200 SXM fp32 without tensor cores: 67)"
+	echo "settings: s preset at batch=$BATCH sequences x 1024 tokens = $((BATCH * 1024)) tokens per training step,"
+	echo "  $DTYPE compute (the paper's batch is 512 x 1024; GPU_CHECK_BATCH, GPU_CHECK_DTYPE change them);"
+	echo "  MFU against $PEAK_TFLOPS TFLOP/s ($PEAK_KIND; 0 = unknown GPU, no MFU)"
 	echo "steps:"
 	for s in "${STEPS[@]}"; do
 		IFS='|' read -r n st secs <<<"$s"
@@ -345,9 +362,9 @@ train = rows("train.jsonl")
 if train:
     print("bench train (s preset):")
     for t in train:
-        print("  %-8s frac %.4g  batch %d x %d  %.0f tok/s  %.1f ms/step  MFU %.1f%%  loss %.3f  %d steps  %d params" % (
-            t["structure"], t["fraction"], t["batch"], t["ctx"], t["tok_per_s"], t["ms_per_step"],
-            100 * t["mfu"], t["loss"], t["steps"], t["params"]))
+        print("  %-8s frac %.4g  %-8s batch %d x %d  %.0f tok/s  %.1f ms/step  MFU %.1f%%  loss %.3f  %d steps  %d params" % (
+            t["structure"], t["fraction"], t.get("dtype", "float32"), t["batch"], t["ctx"], t["tok_per_s"],
+            t["ms_per_step"], 100 * t["mfu"], t["loss"], t["steps"], t["params"]))
     by = {t["structure"]: t for t in train}
     if "dense" in by and "lowrank" in by and by["dense"]["tok_per_s"] > 0:
         print("  lowrank 32%% / dense: %.2fx tokens/s" % (by["lowrank"]["tok_per_s"] / by["dense"]["tok_per_s"]))
@@ -358,8 +375,9 @@ if ffn:
     t = max(r["tokens"] for r in ffn if r["width"] == w)
     for r in ffn:
         if r["width"] == w and r["tokens"] == t:
-            print("  d=%d tokens=%d %-7s %-12s %-6s %9.3f ms  %8.1f GFLOP/s  %.2fx" % (
-                w, t, r["pass"], r["structure"], "%.4g" % r["fraction"], r["ms"], r["gflops"], r["speedup"]))
+            print("  d=%d tokens=%d %-7s %-12s %-6s %-8s %9.3f ms  %8.1f GFLOP/s  %.2fx" % (
+                w, t, r["pass"], r["structure"], "%.4g" % r["fraction"], r.get("dtype", "float32"), r["ms"],
+                r["gflops"], r["speedup"]))
     print("  best GFLOP/s of any case: %.0f" % max(r["gflops"] for r in ffn))
 dec = rows("decode.jsonl")
 if dec:
