@@ -2,6 +2,7 @@ package train
 
 import (
 	stdctx "context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -43,6 +44,7 @@ func TestDataParallelMatchesOneDevice(t *testing.T) {
 		t.Fatalf("xla:cpu with XLA_FLAGS=%q has %d devices, want %d", os.Getenv("XLA_FLAGS"), n, devices)
 	}
 	corpus := testCorpus(t)
+	straight := map[string][]float64{} // devices=2 runs' losses, by model
 	for _, model := range []string{"structure=dense", "structure=lowrank;sgt=steps;sgt_ratio=1"} {
 		losses, vals := map[int][]float64{}, map[int]float64{}
 		for _, n := range []int{1, 2, devices} {
@@ -64,6 +66,7 @@ func TestDataParallelMatchesOneDevice(t *testing.T) {
 		if d := losses[1][0] - losses[1][5]; d < 0.05 {
 			t.Errorf("%s: loss fell only %.4f in 6 steps: the comparison would not catch a missing update", model, d)
 		}
+		straight[model] = losses[2]
 		t.Logf("%s: losses %.5f (1 device), %.5f (2), %.5f (%d); validation %.5f, %.5f, %.5f", model,
 			losses[1], losses[2], losses[devices], devices, vals[1], vals[2], vals[devices])
 		for _, n := range []int{2, devices} {
@@ -74,6 +77,32 @@ func TestDataParallelMatchesOneDevice(t *testing.T) {
 			}
 			if math.Abs(vals[n]-vals[1]) > 2e-4 {
 				t.Errorf("%s devices=%d: validation loss %.6f, one device %.6f", model, n, vals[n], vals[1])
+			}
+		}
+	}
+
+	// A checkpoint holds whole tensors, not shards: a run interrupted on 2 devices resumes on 1 (and
+	// the other way round) and continues as the uninterrupted 2-device run.
+	for _, order := range [][2]int{{2, 1}, {1, 2}} {
+		const model = "structure=dense"
+		dir := t.TempDir()
+		settings := func(n int) string {
+			return smallSettings(corpus, fmt.Sprintf("%s;train_steps=6;eval_every=3;checkpoint_every=0;devices=%d", model, n))
+		}
+		if _, _, err := runUntilOn(t, b, "xla:cpu", dir, settings(order[0]), 3); !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("interrupted run on %d devices returned %v, want ErrInterrupted", order[0], err)
+		}
+		_, got, err := runUntilOn(t, b, "xla:cpu", dir, settings(order[1]), 0)
+		if err != nil {
+			t.Fatalf("resumed on %d devices: %v", order[1], err)
+		}
+		if len(got) != 6 {
+			t.Fatalf("resumed run has %d records, want 6", len(got))
+		}
+		for i := 3; i < 6; i++ {
+			if math.Abs(got[i].TrainLoss-straight[model][i]) > 2e-4 {
+				t.Errorf("interrupted on %d devices, resumed on %d: step %d loss %.6f, uninterrupted %.6f",
+					order[0], order[1], i+1, got[i].TrainLoss, straight[model][i])
 			}
 		}
 	}

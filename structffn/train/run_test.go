@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -61,11 +62,17 @@ func runOnce(t *testing.T, dir, settings string) (*Result, []Record, error) {
 // runUntil runs like runOnce but cancels the run (as Ctrl-C does) after stopAfter steps, if > 0.
 func runUntil(t *testing.T, dir, settings string, stopAfter int64) (*Result, []Record, error) {
 	t.Helper()
+	return runUntilOn(t, goBackend(t), "go", dir, settings, stopAfter)
+}
+
+// runUntilOn is runUntil on backend b (named name).
+func runUntilOn(t *testing.T, b backends.Backend, name, dir, settings string, stopAfter int64) (*Result, []Record, error) {
+	t.Helper()
 	var log bytes.Buffer
 	goctx, cancel := stdctx.WithCancel(stdctx.Background())
 	defer cancel()
 	res, err := Run(goctx, DefaultContext(), Options{
-		OutDir: dir, Backend: goBackend(t), BackendName: "go", CacheDir: filepath.Join(t.TempDir(), "cache"),
+		OutDir: dir, Backend: b, BackendName: name, CacheDir: filepath.Join(t.TempDir(), "cache"),
 		Settings: settings, Log: &log,
 		OnRecord: func(r Record) {
 			if stopAfter > 0 && r.Step >= stopAfter {
