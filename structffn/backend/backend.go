@@ -50,11 +50,40 @@ func New(name string) (backends.Backend, string, error) {
 	if plugin, ok := strings.CutPrefix(config, "xla:"); ok && !strings.Contains(plugin, "/") && !xlaAvailable(plugin) {
 		return nil, "", fmt.Errorf("backend %q: %s", config, xlaMissing(plugin))
 	}
-	b, err := backends.NewWithConfig(config)
+	var b backends.Backend
+	hosts, err := HostDevices(os.Getenv("XLA_FLAGS"))
+	if err != nil {
+		return nil, "", err
+	}
+	if plugin, ok := strings.CutPrefix(config, "xla:"); ok && hosts > 0 && (plugin == "cpu" || strings.HasPrefix(plugin, "cpu,")) {
+		b, err = newXLACPU(plugin, hosts)
+	} else {
+		b, err = backends.NewWithConfig(config)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("backend %q: %v", config, errline.First(err))
 	}
 	return b, config, nil
+}
+
+// HostDevicesFlag is XLA's flag for the number of host (CPU) devices. XLA's CPU PJRT plugin does not
+// read it (it takes the client option cpu_device_count, 4 by default), so New passes it on: with
+// XLA_FLAGS=--xla_force_host_platform_device_count=N, xla:cpu has N devices, as in JAX.
+const HostDevicesFlag = "--xla_force_host_platform_device_count"
+
+// HostDevices is the host device count that the XLA_FLAGS value flags asks for (0 when it does not).
+func HostDevices(flags string) (int, error) {
+	n := 0
+	for _, f := range strings.Fields(flags) {
+		v, ok := strings.CutPrefix(f, HostDevicesFlag+"=")
+		if !ok {
+			continue
+		}
+		if _, err := fmt.Sscan(v, &n); err != nil || n < 1 || fmt.Sprint(n) != v {
+			return 0, fmt.Errorf("XLA_FLAGS: %s=%s: want a positive number of host devices", HostDevicesFlag, v)
+		}
+	}
+	return n, nil
 }
 
 // Resolve turns a user's backend name into a GoMLX configuration string without creating it.

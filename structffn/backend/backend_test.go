@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -52,5 +54,66 @@ func TestNewGo(t *testing.T) {
 	defer b.Finalize()
 	if !strings.HasPrefix(config, "go:") || b.Name() == "" {
 		t.Fatalf("New(go) = %q (%s)", config, b.Name())
+	}
+}
+
+func TestHostDevices(t *testing.T) {
+	for _, c := range []struct {
+		flags string
+		want  int
+		err   string
+	}{
+		{"", 0, ""},
+		{"--xla_cpu_enable_fast_math=false", 0, ""},
+		{"--xla_force_host_platform_device_count=3", 3, ""},
+		{"--xla_dump_to=/tmp/x --xla_force_host_platform_device_count=8", 8, ""},
+		{"--xla_force_host_platform_device_count=0", 0, "want a positive number of host devices"},
+		{"--xla_force_host_platform_device_count=two", 0, "want a positive number of host devices"},
+		{"--xla_force_host_platform_device_count=2x", 0, "want a positive number of host devices"},
+	} {
+		got, err := HostDevices(c.flags)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("HostDevices(%q) error = %v, want %q", c.flags, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("HostDevices(%q) = %d, %v; want %d", c.flags, got, err, c.want)
+		}
+	}
+}
+
+// TestXLACPUHostDevices: XLA_FLAGS' host device count reaches the CPU plugin (which ignores the flag
+// itself and has 4 devices by default), and other backends are unaffected.
+func TestXLACPUHostDevices(t *testing.T) {
+	if !xlaAvailable("cpu") {
+		if os.Getenv("STRUCTFFN_REQUIRE_XLA") == "1" {
+			t.Fatal("STRUCTFFN_REQUIRE_XLA=1 but the XLA CPU plugin is not installed")
+		}
+		t.Skip("no XLA CPU plugin (kernel/install-xla-cpu.sh)")
+	}
+	for _, n := range []int{1, 3} {
+		t.Setenv("XLA_FLAGS", fmt.Sprintf("%s=%d", HostDevicesFlag, n))
+		b, _, err := New("xla:cpu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.NumDevices(); got != n {
+			t.Errorf("XLA_FLAGS=%s: xla:cpu has %d devices, want %d", os.Getenv("XLA_FLAGS"), got, n)
+		}
+		b.Finalize()
+		g, _, err := New("go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.NumDevices() != 1 {
+			t.Errorf("go backend: %d devices", g.NumDevices())
+		}
+		g.Finalize()
+	}
+	t.Setenv("XLA_FLAGS", HostDevicesFlag+"=none")
+	if _, _, err := New("xla:cpu"); err == nil || !strings.Contains(err.Error(), "want a positive number") {
+		t.Errorf("a bad XLA_FLAGS: %v", err)
 	}
 }

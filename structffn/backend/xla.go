@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/gomlx/go-xla/pkg/pjrt"
+	"github.com/gomlx/gomlx/backends"
 	xla "github.com/gomlx/gomlx/backends/xla" // registers "xla" (needs cgo: go-xla's PJRT loader)
 )
 
@@ -31,4 +33,9 @@ func xlaMissing(plugin string) string {
 	}
 	return fmt.Sprintf("no XLA %q PJRT plugin found (found %v; searched $PJRT_PLUGIN_LIBRARY_PATH or ~/.local/lib/go-xla, /usr/local/lib/go-xla): %s",
 		plugin, found, how)
+}
+
+// newXLACPU creates XLA's CPU backend (config "cpu", or "cpu,options") with n host devices.
+func newXLACPU(config string, n int) (backends.Backend, error) {
+	return xla.NewWithOptions(config, pjrt.NamedValuesMap{"cpu_device_count": int64(n)})
 }

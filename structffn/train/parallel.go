@@ -7,6 +7,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/distributed"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	gomlxtrain "github.com/gomlx/gomlx/pkg/ml/train"
+
+	"github.com/structffn/structffn/structffn/backend"
 )
 
 // DataAxis names the device-mesh axis that data-parallel training splits batches over.
@@ -41,7 +43,7 @@ func NewDataParallel(b backends.Backend, name string, devices, batch, accum int)
 	if n := b.NumDevices(); n < devices {
 		hint := "use fewer devices"
 		if name == "xla:cpu" {
-			hint = fmt.Sprintf("on the CPU, XLA_FLAGS=--xla_force_host_platform_device_count=%d splits it into that many host devices", devices)
+			hint = fmt.Sprintf("on the CPU, XLA_FLAGS=%s=%d splits it into that many host devices", backend.HostDevicesFlag, devices)
 		} else if name == "go" {
 			hint = "the pure-Go backend has one device: use -backend xla:cpu or xla:cuda"
 		}

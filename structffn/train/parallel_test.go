@@ -7,41 +7,28 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/structffn/structffn/internal/testbackend"
+	"github.com/structffn/structffn/structffn/backend"
 )
-
-// hostDevicesEnv marks the child process of TestDataParallelMatchesOneDevice, which runs with XLA's
-// CPU client split into several host devices (the flag is read once, when the client is created).
-const hostDevicesEnv = "STRUCTFFN_TEST_HOST_DEVICES"
 
 // TestDataParallelMatchesOneDevice trains the same steps on 1, 2 and 4 XLA CPU host devices (each
 // batch split over them by SPMD partitioning): every step's loss and the final validation loss must
 // match one device's up to float32 summation order. Dense and an SGT-guided LowRank model both run.
 func TestDataParallelMatchesOneDevice(t *testing.T) {
-	const devices = 4
-	if os.Getenv(hostDevicesEnv) == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestDataParallelMatchesOneDevice$", "-test.v")
-		cmd.Env = append(os.Environ(), hostDevicesEnv+"=1",
-			fmt.Sprintf("XLA_FLAGS=--xla_force_host_platform_device_count=%d %s", devices, os.Getenv("XLA_FLAGS")))
-		out, err := cmd.CombinedOutput()
-		switch {
-		case err != nil:
-			t.Fatalf("child test with %d host devices: %v\n%s", devices, err, out)
-		case strings.Contains(string(out), "--- SKIP"):
-			t.Skipf("child test skipped:\n%s", out)
-		case !strings.Contains(string(out), "--- PASS: TestDataParallelMatchesOneDevice"):
-			t.Fatalf("child test did not pass:\n%s", out)
-		}
-		return
+	const devices, hosts = 4, 6 // 6: not the CPU plugin's default of 4, so XLA_FLAGS is seen to work
+	testbackend.XLA(t)          // skips, or fails under STRUCTFFN_REQUIRE_XLA=1, without the plugin
+	t.Setenv("XLA_FLAGS", fmt.Sprintf("%s=%d", backend.HostDevicesFlag, hosts))
+	b, _, err := backend.New("xla:cpu")
+	if err != nil {
+		t.Fatal(err)
 	}
-	b := testbackend.XLA(t)
-	if n := b.NumDevices(); n != devices {
-		t.Fatalf("xla:cpu with XLA_FLAGS=%q has %d devices, want %d", os.Getenv("XLA_FLAGS"), n, devices)
+	defer b.Finalize()
+	if n := b.NumDevices(); n != hosts {
+		t.Fatalf("xla:cpu with XLA_FLAGS=%q has %d devices, want %d", os.Getenv("XLA_FLAGS"), n, hosts)
 	}
 	corpus := testCorpus(t)
 	straight := map[string][]float64{} // devices=2 runs' losses, by model
