@@ -76,18 +76,13 @@ func Train(backend backends.Backend, backendName string, ctx *context.Context, w
 	lossFn := func(labels, predictions []*Node) *Node { return model.CrossEntropy(predictions[0], labels[0]) }
 	trainer := gomlxtrain.NewTrainer(backend, ctx, modelFn, lossFn, opt, nil, nil)
 	// The same step train.Run takes: the batch in grad_accum micro-batches, each split over devices.
-	accum, devices := context.GetParamOr(ctx, train.ParamGradAccum, 1), context.GetParamOr(ctx, train.ParamDevices, 1)
-	if accum < 1 || cfg.Batch%accum != 0 {
-		return res, fmt.Errorf("-set grad_accum=%d must be a positive divisor of the batch (%d sequences)", accum, cfg.Batch)
-	}
-	if accum > 1 {
-		if err := trainer.AccumulateGradients(accum); err != nil {
-			return res, err
-		}
-	}
-	parallel, err := train.NewDataParallel(backend, backendName, devices, cfg.Batch, accum)
+	accum, parallel, err := train.SetupSteps(trainer, backend, backendName, ctx, cfg.Batch)
 	if err != nil {
 		return res, err
+	}
+	devices := 1
+	if parallel != nil {
+		devices = parallel.Devices
 	}
 
 	r := rand.New(rand.NewPCG(3, 3))

@@ -6,6 +6,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/distributed"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 	gomlxtrain "github.com/gomlx/gomlx/pkg/ml/train"
 
 	"github.com/structffn/structffn/structffn/backend"
@@ -75,4 +76,24 @@ func (p *DataParallel) TrainStep(trainer *gomlxtrain.Trainer, spec any, inputs, 
 		return nil, err
 	}
 	return trainer.DistributedTrainStep(distributed.AutoSharding, nil, spec, []*distributed.Tensor{in}, []*distributed.Tensor{tg})
+}
+
+// SetupSteps prepares trainer (on backend b, named name) for the steps ctx's settings ask for: the
+// batch of batch sequences as grad_accum micro-batches whose gradients GoMLX averages (it returns
+// that count), each split over devices (the returned DataParallel; nil for one device). train.Run and
+// the training benchmark share it, so they take the same steps.
+func SetupSteps(trainer *gomlxtrain.Trainer, b backends.Backend, name string, ctx *context.Context, batch int) (accum int, parallel *DataParallel, err error) {
+	accum = context.GetParamOr(ctx, ParamGradAccum, 1)
+	if accum < 1 || batch%accum != 0 {
+		return 0, nil, fmt.Errorf("-set grad_accum=%d must be a positive divisor of the batch (%d sequences)", accum, batch)
+	}
+	if parallel, err = NewDataParallel(b, name, context.GetParamOr(ctx, ParamDevices, 1), batch, accum); err != nil {
+		return 0, nil, err
+	}
+	if accum > 1 {
+		if err := trainer.AccumulateGradients(accum); err != nil {
+			return 0, nil, err
+		}
+	}
+	return accum, parallel, nil
 }

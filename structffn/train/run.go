@@ -186,16 +186,7 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 	// One compiled graph per SGT skip pattern (up to 2^MaxPatternMatrices), plus the plain, the masked
 	// and the evaluation graphs: more than GoMLX's default cap of 50.
 	trainer.WithMaxExecutors(1<<MaxPatternMatrices + 8)
-	accum := context.GetParamOr(ctx, ParamGradAccum, 1)
-	if accum < 1 || cfg.Batch%accum != 0 {
-		return nil, fmt.Errorf("-set grad_accum=%d must be a positive divisor of the batch (%d sequences)", accum, cfg.Batch)
-	}
-	if accum > 1 {
-		if err := trainer.AccumulateGradients(accum); err != nil {
-			return nil, err
-		}
-	}
-	parallel, err := NewDataParallel(opts.Backend, opts.BackendName, context.GetParamOr(ctx, ParamDevices, 1), cfg.Batch, accum)
+	accum, parallel, err := SetupSteps(trainer, opts.Backend, opts.BackendName, ctx, cfg.Batch)
 	if err != nil {
 		return nil, err
 	}
