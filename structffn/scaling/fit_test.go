@@ -162,17 +162,19 @@ func TestLossAndString(t *testing.T) {
 	}
 }
 
+// bootstrapMethods are the two bootstraps, for tests that run each.
+var bootstrapMethods = []struct {
+	name string
+	run  func([]Point, int, uint64) (BootstrapResult, error)
+}{
+	{"residual", Bootstrap},
+	{"pairs", BootstrapPairs},
+}
+
 func TestBootstrapCoversTruth(t *testing.T) {
 	const e, a, alpha = 1.69, 409.0, 0.15
 	pts := curve(e, a, alpha, 1e15, 1e19, 6, 0.01, 3)
-	cases := []struct {
-		name string
-		run  func([]Point, int, uint64) (BootstrapResult, error)
-	}{
-		{"residual", Bootstrap},
-		{"pairs", BootstrapPairs},
-	}
-	for _, tc := range cases {
+	for _, tc := range bootstrapMethods {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := tc.run(pts, 300, 11)
 			if err != nil {
@@ -222,14 +224,7 @@ func TestBootstrapCoverage(t *testing.T) {
 
 func TestBootstrapDeterministic(t *testing.T) {
 	pts := curve(1.8, 2e3, 0.12, 1e12, 1e16, 5, 0.2, 5)
-	cases := []struct {
-		name string
-		run  func([]Point, int, uint64) (BootstrapResult, error)
-	}{
-		{"residual", Bootstrap},
-		{"pairs", BootstrapPairs},
-	}
-	for _, tc := range cases {
+	for _, tc := range bootstrapMethods {
 		t.Run(tc.name, func(t *testing.T) {
 			r1, err1 := tc.run(pts, 50, 42)
 			r2, err2 := tc.run(pts, 50, 42)
