@@ -47,15 +47,18 @@ func New(name string) (backends.Backend, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if plugin, ok := strings.CutPrefix(config, "xla:"); ok && !strings.Contains(plugin, "/") && !xlaAvailable(plugin) {
+	plugin, isXLA := strings.CutPrefix(config, "xla:")
+	if isXLA && !strings.Contains(plugin, "/") && !xlaAvailable(plugin) {
 		return nil, "", fmt.Errorf("backend %q: %s", config, xlaMissing(plugin))
 	}
-	var b backends.Backend
-	hosts, err := HostDevices(os.Getenv("XLA_FLAGS"))
-	if err != nil {
-		return nil, "", err
+	hosts := 0
+	if isXLA && (plugin == "cpu" || strings.HasPrefix(plugin, "cpu,")) {
+		if hosts, err = HostDevices(os.Getenv("XLA_FLAGS")); err != nil {
+			return nil, "", err
+		}
 	}
-	if plugin, ok := strings.CutPrefix(config, "xla:"); ok && hosts > 0 && (plugin == "cpu" || strings.HasPrefix(plugin, "cpu,")) {
+	var b backends.Backend
+	if hosts > 0 {
 		b, err = newXLACPU(plugin, hosts)
 	} else {
 		b, err = backends.NewWithConfig(config)
