@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/ui/commandline"
 
@@ -65,9 +66,8 @@ func runBenchFFN(args []string) error {
 	defer b.Finalize()
 	onGo := strings.HasPrefix(config, "go")
 	grid := bench.FFNGrid{Passes: strings.Split(*passes, ",")}
-	dctx := train.DefaultContext()
-	dctx.SetParam(train.ParamDtype, *dtype)
-	if grid.Dtype, err = train.ComputeDtype(dctx); err != nil {
+	var ok bool
+	if grid.Dtype, ok = train.ParseDtype(*dtype); !ok {
 		return fmt.Errorf("-dtype %s: allowed values are float32, bfloat16", *dtype)
 	}
 	for _, s := range strings.Split(*structures, ",") {
@@ -91,7 +91,7 @@ func runBenchFFN(args []string) error {
 			return fmt.Errorf("-passes: unknown pass %q: allowed values are %s, %s", p, bench.Forward, bench.Backward)
 		}
 	}
-	fmt.Fprintf(stderr, "bench ffn on %s (%s): %d cases\n", config, strings.ToLower(grid.Dtype.String()), len(grid.Cases()))
+	fmt.Fprintf(stderr, "bench ffn on %s (%s): %d cases\n", config, train.DtypeName(grid.Dtype), len(grid.Cases()))
 	const row = "%-12s %8s %6v %6v %7v %-8s %10v %9v %9v\n"
 	if !*asJSON {
 		fmt.Fprintf(stdout, row, "structure", "fraction", "d", "ffn", "tokens", "pass", "ms", "GFLOP/s", "speed-up")
@@ -149,7 +149,7 @@ func runBenchTrain(args []string) error {
 	if *peak == 0 {
 		*peak = backend.PeakTFLOPs(config)
 	}
-	if *reference && (!strings.HasPrefix(strings.ToLower(context.GetParamOr(ctx, train.ParamDtype, "float32")), "f") ||
+	if dt, err := train.ComputeDtype(ctx); err == nil && *reference && (dt != dtypes.Float32 ||
 		context.GetParamOr(ctx, train.ParamDevices, 1) != 1 || context.GetParamOr(ctx, train.ParamGradAccum, 1) != 1) {
 		return errors.New("-reference: the PyTorch reference runs float32 steps on one device in one batch: drop -reference, or the dtype, devices and grad_accum settings")
 	}

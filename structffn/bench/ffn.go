@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
+	"github.com/structffn/structffn/structffn/train"
 )
 
 // Passes of an FFN measurement.
@@ -211,7 +211,7 @@ func MeasureFFN(backend backends.Backend, c FFNCase, timing Timing) (r FFNResult
 	return FFNResult{
 		Structure: c.Structure.String(), Fraction: c.Fraction, Width: c.Width, FFN: c.FFN, Rank: rank, NBlocks: nblocks,
 		Tokens: c.Tokens, Pass: c.Pass, Ms: ms, GFLOPs: flops / ms / 1e6, Speedup: 1,
-		Params: fc1.Params() + fc2.Params(), FLOPs: flops, Reps: len(times), Dtype: strings.ToLower(dtype.String()),
+		Params: fc1.Params() + fc2.Params(), FLOPs: flops, Reps: len(times), Dtype: train.DtypeName(dtype),
 	}, nil
 }
 

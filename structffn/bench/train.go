@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -80,10 +79,6 @@ func Train(backend backends.Backend, backendName string, ctx *context.Context, w
 	if err != nil {
 		return res, err
 	}
-	devices := 1
-	if parallel != nil {
-		devices = parallel.Devices
-	}
 
 	r := rand.New(rand.NewPCG(3, 3))
 	micro := cfg.Batch / accum
@@ -126,7 +121,7 @@ func Train(backend backends.Backend, backendName string, ctx *context.Context, w
 		TokPerS: float64(steps) * float64(cfg.TokensPerStep()) / elapsed, PeakTFLOPs: peakTFLOPs, Loss: loss, Steps: steps,
 		Layers: cfg.Layers, DModel: cfg.DModel, Heads: cfg.Heads, FFN: cfg.FFN, Ctx: cfg.Context, Batch: cfg.Batch,
 		Vocab: cfg.Vocab, Rank: cfg.Rank, NBlocks: cfg.NBlocks, Params: p.Total, TrainFLOPsPerToken: cfg.TrainFLOPsPerToken(),
-		Dtype: strings.ToLower(dtype.String()), Devices: devices, GradAccum: accum,
+		Dtype: train.DtypeName(dtype), Devices: parallel.NumDevices(), GradAccum: accum,
 	}
 	if cfg.Structure.String() == "dense" {
 		res.Fraction = 1

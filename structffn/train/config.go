@@ -174,12 +174,25 @@ func TokenizerSpec(ctx *context.Context, cfg model.Config) string {
 // ComputeDtype is the activation dtype of ctx's dtype setting: float32 (default) or bfloat16
 // ("bf16" too). Weights, optimizer state, LayerNorm statistics, softmax and the loss stay float32.
 func ComputeDtype(ctx *context.Context) (dtypes.DType, error) {
-	switch v := strings.ToLower(strings.TrimSpace(context.GetParamOr(ctx, ParamDtype, "float32"))); v {
-	case "", "float32", "f32":
-		return dtypes.Float32, nil
-	case "bfloat16", "bf16":
-		return dtypes.BFloat16, nil
-	default:
-		return dtypes.InvalidDType, fmt.Errorf("-set dtype=%s: allowed values are float32, bfloat16", v)
+	v := context.GetParamOr(ctx, ParamDtype, "float32")
+	dt, ok := ParseDtype(v)
+	if !ok {
+		return dtypes.InvalidDType, fmt.Errorf("-set dtype=%s: allowed values are float32, bfloat16", strings.ToLower(strings.TrimSpace(v)))
 	}
+	return dt, nil
 }
+
+// ParseDtype is the activation dtype a dtype setting names: float32 ("", "f32") or bfloat16 ("bf16"),
+// in any case; ok is false for anything else.
+func ParseDtype(s string) (dt dtypes.DType, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "float32", "f32":
+		return dtypes.Float32, true
+	case "bfloat16", "bf16":
+		return dtypes.BFloat16, true
+	}
+	return dtypes.InvalidDType, false
+}
+
+// DtypeName is the dtype setting's name for dt ("float32", "bfloat16"), as logs and JSON records print it.
+func DtypeName(dt dtypes.DType) string { return strings.ToLower(dt.String()) }
