@@ -61,6 +61,14 @@ func NewDataParallel(b backends.Backend, name string, devices, batch, accum int)
 	return &DataParallel{Devices: devices, batch: spec}, nil
 }
 
+// NumDevices is the number of devices each batch is split over (1 for a nil p).
+func (p *DataParallel) NumDevices() int {
+	if p == nil {
+		return 1
+	}
+	return p.Devices
+}
+
 // TrainStep runs one optimizer step of trainer (graph key spec) on the global batch inputs/labels
 // ([batch, context] each), sharded over the mesh; with a nil p, on one device.
 func (p *DataParallel) TrainStep(trainer *gomlxtrain.Trainer, spec any, inputs, labels *tensors.Tensor) ([]*tensors.Tensor, error) {

@@ -1,13 +1,10 @@
 package train
 
 import (
-	stdctx "context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -35,12 +32,13 @@ func TestDataParallelMatchesOneDevice(t *testing.T) {
 	for _, model := range []string{"structure=dense", "structure=lowrank;sgt=steps;sgt_ratio=1"} {
 		losses, vals := map[int][]float64{}, map[int]float64{}
 		for _, n := range []int{1, 2, devices} {
-			res, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: t.TempDir(), Backend: b, BackendName: "xla:cpu",
-				CacheDir: filepath.Join(t.TempDir(), "cache"), Log: io.Discard,
-				Settings: smallSettings(corpus, fmt.Sprintf("%s;train_steps=6;eval_every=3;devices=%d", model, n)),
-				OnRecord: func(r Record) { losses[n] = append(losses[n], r.TrainLoss) }})
+			res, recs, err := runUntilOn(t, b, "xla:cpu", t.TempDir(),
+				smallSettings(corpus, fmt.Sprintf("%s;train_steps=6;eval_every=3;devices=%d", model, n)), 0)
 			if err != nil {
 				t.Fatalf("%s devices=%d: %v", model, n, err)
+			}
+			for _, r := range recs {
+				losses[n] = append(losses[n], r.TrainLoss)
 			}
 			vals[n] = res.ValLoss
 			if res.Devices != n {
@@ -104,8 +102,7 @@ func TestDataParallelErrors(t *testing.T) {
 		{"devices=3", "-set devices=3 must divide the batch (8 sequences): -set batch=9"},
 		{"devices=2;grad_accum=2", "cannot accumulate gradients in distributed steps"},
 	} {
-		_, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: t.TempDir(), Backend: goBackend(t), BackendName: "go",
-			CacheDir: filepath.Join(t.TempDir(), "cache"), Log: io.Discard, Settings: smallSettings(corpus, "train_steps=1;"+tc.settings)})
+		_, _, err := runOnce(t, t.TempDir(), smallSettings(corpus, "train_steps=1;"+tc.settings))
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: error %v, want one line containing %q", tc.settings, err, tc.want)
 		}

@@ -229,13 +229,13 @@ func Run(goctx stdctx.Context, ctx *context.Context, opts Options) (res *Result,
 	}
 	flopsPerStep := float64(cfg.TrainFLOPsPerToken()) * float64(cfg.TokensPerStep())
 	p := cfg.Params()
-	where := opts.BackendName
-	if parallel != nil {
-		where = fmt.Sprintf("%s (data parallel over %d devices)", where, parallel.Devices)
+	runsOn := opts.BackendName
+	if n := parallel.NumDevices(); n > 1 {
+		runsOn = fmt.Sprintf("%s (data parallel over %d devices)", runsOn, n)
 	}
 	fmt.Fprintf(opts.Log, "model %s: %s FFN, %s params (%s FFN, %s other), %d tokens/step, %d steps (%d to go), backend %s, tokenizer %s (vocab %d), corpus %s\n",
 		cfg.Name, cfgStructure(cfg), model.ParamCount(p.Total), model.ParamCount(p.FFN), model.ParamCount(p.NonFFN()),
-		cfg.TokensPerStep(), totalSteps, max(0, totalSteps-start), where, tok.Name(), cfg.Vocab, corpus)
+		cfg.TokensPerStep(), totalSteps, max(0, totalSteps-start), runsOn, tok.Name(), cfg.Vocab, corpus)
 
 	res = &Result{Config: cfg, RunDir: opts.OutDir}
 	lastGood := ""
