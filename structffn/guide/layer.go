@@ -68,7 +68,9 @@ func (s Schedule) guided(ctx *context.Context, spec linear.Spec, x *Node, on fun
 	noBias.Bias = false
 	f := linear.Apply(noBias, w, x)                                                              // [..., Out]
 	wx := DotGeneral(x, []int{x.Rank() - 1}, nil, ConvertDType(guide, x.DType()), []int{1}, nil) // [..., Out]
-	alpha := s.AlphaGraph(optimizers.GetGlobalStepVar(ctx).ValueGraph(g))
+	// α of the optimizer step: the root scope's global step (a layer's own scope would hold a separate
+	// counter that nothing advances, so α would stay 1).
+	alpha := s.AlphaGraph(optimizers.GetGlobalStepVar(ctx.InAbsPath(context.RootScope)).ValueGraph(g))
 	mix := ConvertDType(Mul(on(alpha), alpha), x.DType())
 	o := Add(f, Mul(mix, Sub(wx, f))) // α·Wx + (1−α)·f when on, f when skipped
 	if spec.Bias {

@@ -40,6 +40,7 @@ func guidedAndPlain(t *testing.T, spec linear.Spec, s Schedule, step int64, zero
 	}
 	exec := context.MustNewExec(testbackend.Go(t), ctx, func(ctx *context.Context, x *Node) []*Node {
 		optimizers.GetGlobalStepVar(ctx)
+		ctx = ctx.In("block").In("fc1") // as deep as the model's matrices: α must follow the root's step
 		o := s.Linear(ctx, spec, x)
 		y := linear.Layer(ctx, spec, x)
 		grad := Gradient(ReduceAllSum(o), ctx.GetVariable(WeightGuide).ValueGraph(x.Graph()))[0]
@@ -51,7 +52,7 @@ func guidedAndPlain(t *testing.T, spec linear.Spec, s Schedule, step int64, zero
 	}
 	optimizers.GetGlobalStepVar(ctx).SetValue(tensors.FromScalar(step))
 	if zeroGuide {
-		ctx.GetVariable(WeightGuide).SetValue(tensors.FromFlatDataAndDimensions(make([]float32, spec.Out*spec.In), spec.Out, spec.In))
+		ctx.In("block").In("fc1").GetVariable(WeightGuide).SetValue(tensors.FromFlatDataAndDimensions(make([]float32, spec.Out*spec.In), spec.Out, spec.In))
 	}
 	out := exec.MustExec(tensors.FromFlatDataAndDimensions(x, 5, spec.In))
 	return tensors.MustCopyFlatData[float32](out[0]), tensors.MustCopyFlatData[float32](out[1]), tensors.MustCopyFlatData[float32](out[2])
