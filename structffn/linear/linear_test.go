@@ -121,6 +121,55 @@ func TestBlockShuffleMergeMatchesFourStepReference(t *testing.T) {
 	}
 }
 
+// TestMergeReferenceLeavesOutThePermutations checks the reference code's guide init element by
+// element: for BlockShuffle W[m, n] = Σ_j B2[a, m mod s, j]·B1[a, j, n mod p] when output row m and
+// input column n lie in the same block a (m div s = n div p = a), else 0; it is not the exact merge
+// (B > 1); for the other structures it is the exact merge.
+func TestMergeReferenceLeavesOutThePermutations(t *testing.T) {
+	for _, s := range exactCases {
+		t.Run(s.String(), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(5, 6))
+			w := s.Init(rng, 1)
+			got, err := s.MergeReference(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exact, err := s.Merge(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Kind != BlockShuffle {
+				if d := maxAbsDiff(got, exact); d != 0 {
+					t.Errorf("differs from Merge by %g", d)
+				}
+				return
+			}
+			b := s.NBlocks
+			p, so, q := s.In/b, s.Out/b, s.blockShuffleInner()
+			want := make([]float32, s.Out*s.In)
+			for m := range s.Out {
+				for n := range s.In {
+					a := m / so
+					if n/p != a {
+						continue
+					}
+					var sum float64
+					for j := range q {
+						sum += float64(w[WeightB2][(a*so+m%so)*q+j]) * float64(w[WeightB1][(a*q+j)*p+n%p])
+					}
+					want[m*s.In+n] = float32(sum)
+				}
+			}
+			if d := maxAbsDiff(got, want); d > 1e-6 {
+				t.Errorf("differs from blockdiag(B2)·blockdiag(B1) by %g", d)
+			}
+			if d := maxAbsDiff(got, exact); d < 1e-3 {
+				t.Errorf("equals the exact merge (max difference %g): the permutations should be missing", d)
+			}
+		})
+	}
+}
+
 // runLayer builds the layer in a fresh context, applies it to x [dims..., In] and returns y, the
 // gradient of Σ y∘g with respect to x, and the context holding the weights.
 func runLayer(t *testing.T, s Spec, x, g *tensors.Tensor, seed int) (y, dx *tensors.Tensor, ctx *context.Context) {

@@ -30,6 +30,26 @@ func (s Spec) Merge(w HostWeights) ([]float32, error) {
 	return out, nil
 }
 
+// MergeReference is the reference code's guide initialisation: Merge for LowRank and BlockDense, but
+// for BlockShuffle blockdiag(B2)·blockdiag(B1) with both permutations left out, which is not the
+// operator the structured matrix computes. Self-guided training offers it (sgt_guide_init=reference)
+// to reproduce the reference's runs; Merge is the exact one.
+func (s Spec) MergeReference(w HostWeights) ([]float32, error) {
+	if s.Kind != BlockShuffle {
+		return s.Merge(w)
+	}
+	if err := s.checkWeights(w); err != nil {
+		return nil, err
+	}
+	k := s.NBlocks
+	p, q, so := s.In/k, s.blockShuffleInner(), s.Out/k
+	bd1 := blockDiag(w[WeightB1], k, q, p)  // [k·q, N]
+	bd2 := blockDiag(w[WeightB2], k, so, q) // [M, k·q]
+	out := make([]float32, s.Out*s.In)
+	matMul(out, bd2, bd1, s.Out, k*q, s.In)
+	return out, nil
+}
+
 // mergeBlockShuffle writes W [M, N] of a BlockShuffle into out.
 //
 // With k = l = B blocks, p = N/B inputs per block, q the inner width and s = M/B outputs per block,
