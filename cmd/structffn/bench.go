@@ -21,6 +21,7 @@ import (
 	"github.com/structffn/structffn/internal/dotgrad"
 	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/bench"
+	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
 	"github.com/structffn/structffn/structffn/train"
@@ -150,8 +151,22 @@ func runBenchTrain(args []string) error {
 		*peak = backend.PeakTFLOPs(config)
 	}
 	if dt, err := train.ComputeDtype(ctx); err == nil && *reference && (dt != dtypes.Float32 ||
-		context.GetParamOr(ctx, train.ParamDevices, 1) != 1 || context.GetParamOr(ctx, train.ParamGradAccum, 1) != 1) {
+		train.Param[int](ctx, train.ParamDevices) != 1 || train.Param[int](ctx, train.ParamGradAccum) != 1) {
 		return errors.New("-reference: the PyTorch reference runs float32 steps on one device in one batch: drop -reference, or the dtype, devices and grad_accum settings")
+	}
+	if mode, err := guide.ParseMode(train.Param[string](ctx, train.ParamSGT)); err != nil {
+		return err
+	} else if mode != guide.Off {
+		if *reference {
+			return errors.New("-reference: the PyTorch reference has no self-guided training: drop -reference, or -set sgt=off")
+		}
+		fmt.Fprintf(stderr, "bench train on %s: the SGT run's guided window, then the plain model's same steps, compilation included ...\n", config)
+		r, err := bench.TrainSGT(b, config, ctx, *peak)
+		if err != nil {
+			return err
+		}
+		printTrain(r, *asJSON)
+		return nil
 	}
 	fmt.Fprintf(stderr, "bench train on %s ...\n", config)
 	r, err := bench.Train(b, config, ctx, *warmup, *steps, *minTime, *peak)
@@ -211,7 +226,7 @@ func runBenchDecode(args []string) error {
 		}
 		*backendName = train.BackendName(ctx, *backendName)
 		weights = context.New()
-		weights.SetParam(linear.ParamSeed, context.GetParamOr(ctx, linear.ParamSeed, int64(0)))
+		weights.SetParam(linear.ParamSeed, train.Param[int](ctx, train.ParamSeed))
 	}
 	b, config, err := backend.New(*backendName)
 	if err != nil {
@@ -279,9 +294,17 @@ func printTrain(r bench.TrainResult, asJSON bool) {
 	if r.GradAccum > 1 {
 		extra += fmt.Sprintf(" grad_accum=%d", r.GradAccum)
 	}
+	if s := r.SGT; s != nil {
+		extra += fmt.Sprintf(" sgt=%s skip=%s draw=%s", s.Mode, s.Skip, s.Draw)
+	}
 	fmt.Fprintf(stdout, "%s %s (%s params; L=%d d=%d heads=%d ffn=%d ctx=%d batch=%d vocab=%d R=%d B=%d%s) on %s: %.0f tok/s, %.1f ms/step, MFU %.2f%% of %.3g TFLOP/s, %d steps\n",
 		r.Preset, r.Structure, strconv.FormatInt(r.Params, 10), r.Layers, r.DModel, r.Heads, r.FFN, r.Ctx, r.Batch, r.Vocab,
 		r.Rank, r.NBlocks, extra, r.Backend, r.TokPerS, r.MsPerStep, 100*r.MFU, r.PeakTFLOPs, r.Steps)
+	if s := r.SGT; s != nil {
+		fmt.Fprintf(stdout, "sgt window: %d of %d steps (%d guided matrices), %d on the guided graph: %.2f s with SGT (%d graphs compiled), %.2f s plain (%d); FLOPs %.3fx (computed %.3fx); overhead %.3f = (%.2f / %.2f) / %.3f\n",
+			s.WindowSteps, s.RunSteps, s.Matrices, s.GuidedGraphSteps, s.SGTWallS, s.SGTCompiles, s.PlainWallS, s.PlainCompiles,
+			s.FLOPRatio, s.ComputedFLOPRatio, s.Overhead, s.SGTWallS, s.PlainWallS, s.FLOPRatio)
+	}
 }
 
 // torchPythonEnv names the Python interpreter that has torch (default python3).
@@ -296,20 +319,20 @@ func runReference(script string, ctx *context.Context, warmup, steps int, minTim
 		py = "python3"
 	}
 	args := []string{script,
-		"--preset", context.GetParamOr(ctx, train.ParamPreset, "tiny"),
-		"--structure", context.GetParamOr(ctx, train.ParamStructure, "lowrank"),
-		"--fraction", strconv.FormatFloat(context.GetParamOr(ctx, train.ParamFraction, 1.0), 'g', -1, 64),
+		"--preset", train.Param[string](ctx, train.ParamPreset),
+		"--structure", train.Param[string](ctx, train.ParamStructure),
+		"--fraction", strconv.FormatFloat(train.Param[float64](ctx, train.ParamFraction), 'g', -1, 64),
 		"--warmup", strconv.Itoa(warmup), "--steps", strconv.Itoa(steps),
 		"--min_time", strconv.FormatFloat(minTime.Seconds(), 'g', -1, 64),
 		"--peak_tflops", strconv.FormatFloat(peak, 'g', -1, 64)}
 	for _, p := range [][2]string{{train.ParamRank, "rank"}, {train.ParamNBlocks, "nblocks"}, {train.ParamLayers, "layers"},
 		{train.ParamDModel, "d_model"}, {train.ParamHeads, "heads"}, {train.ParamKVHeads, "kv_heads"},
 		{train.ParamHeadDim, "head_dim"}, {train.ParamFFN, "ffn"}, {train.ParamContext, "ctx"}, {train.ParamBatch, "batch"}} {
-		if v := context.GetParamOr(ctx, p[0], 0); v != 0 {
+		if v := train.Param[int](ctx, p[0]); v != 0 {
 			args = append(args, "--"+p[1], strconv.Itoa(v))
 		}
 	}
-	if lr := context.GetParamOr(ctx, train.ParamLearningRate, 0.0); lr != 0 {
+	if lr := train.Param[float64](ctx, train.ParamLearningRate); lr != 0 {
 		args = append(args, "--lr", strconv.FormatFloat(lr, 'g', -1, 64))
 	}
 	fmt.Fprintf(stderr, "bench train: PyTorch reference: %s %s\n", py, strings.Join(args, " "))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/bench"
+	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
 	"github.com/structffn/structffn/structffn/scaling"
@@ -61,12 +62,11 @@ func runSweep(args []string) error {
 		return err
 	}
 	for _, s := range strings.Split(*sgts, ",") {
-		switch s = strings.TrimSpace(s); s {
-		case "off", "steps", "flops":
-			plan.SGT = append(plan.SGT, s)
-		default:
-			return fmt.Errorf("-sgt: unknown %q: allowed values are off, steps, flops", s)
+		mode, err := guide.ParseMode(s)
+		if err != nil {
+			return fmt.Errorf("-sgt: %v", err)
 		}
+		plan.SGT = append(plan.SGT, mode)
 	}
 	for _, s := range strings.Split(*seeds, ",") {
 		var seed int

@@ -30,7 +30,7 @@ func TestSweepDryRun(t *testing.T) {
 	}{
 		{[]string{"-sizes", "3x50"}, "multiple of 32"},
 		{[]string{"-structures", "diagonal"}, "-structures"},
-		{[]string{"-sgt", "maybe"}, `-sgt: unknown "maybe"`},
+		{[]string{"-sgt", "maybe"}, `-sgt: unknown sgt "maybe": allowed values are off, steps, flops`},
 		{[]string{"-seeds", "x"}, "-seeds"},
 		{[]string{"-flops", "-1"}, "-flops"},
 		{[]string{"-shard", "3/3"}, "shard 3/3"},

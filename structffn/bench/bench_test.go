@@ -146,3 +146,39 @@ func BenchmarkFFN(b *testing.B) {
 		})
 	}
 }
+
+// TestTrainSGT times the guided window of a small SGT run against the plain model's same steps: the
+// record says what was timed, FLOP ratios are consistent (computed ≥ expected > 1), the compile
+// count is bounded, and a run without a window is a one-line error.
+func TestTrainSGT(t *testing.T) {
+	const model = "layers=4;d_model=32;heads=2;head_dim=16;ffn=128;context=16;batch=4;train_steps=12;"
+	for _, tc := range []struct{ settings, err string }{
+		{"sgt=steps", ""},
+		{"sgt=flops;sgt_skip=shared", ""},
+		{"sgt=off", "no guided window to time"},
+	} {
+		ctx := train.DefaultContext()
+		if _, err := commandline.ParseContextSettings(ctx, model+tc.settings); err != nil {
+			t.Fatal(err)
+		}
+		r, err := TrainSGT(testbackend.Go(t), "go", ctx, 1)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s: error %v, want one line with %q", tc.settings, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.settings, err)
+		}
+		s := r.SGT
+		if s == nil || s.Matrices != 6 || s.WindowSteps <= 0 || r.Steps != int(s.WindowSteps) || s.SGTWallS <= 0 || s.PlainWallS <= 0 ||
+			s.SGTCompiles < 1 || s.SGTCompiles > 2 || s.PlainCompiles != 1 || !(s.FLOPRatio > 1) || s.ComputedFLOPRatio < s.FLOPRatio ||
+			math.Abs(s.Overhead-s.SGTWallS/s.PlainWallS/s.FLOPRatio) > 1e-12 || s.GuidedGraphSteps < 1 || s.GuidedGraphSteps > s.WindowSteps {
+			t.Fatalf("%s: bad result %+v", tc.settings, s)
+		}
+		if tc.settings == "sgt=steps" && s.WindowSteps != 6 {
+			t.Errorf("sgt=steps over 12 steps: window %d, want 6", s.WindowSteps)
+		}
+	}
+}

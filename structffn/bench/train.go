@@ -6,11 +6,9 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph code reads like math.
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	gomlxtrain "github.com/gomlx/gomlx/pkg/ml/train"
 
+	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/model"
 	"github.com/structffn/structffn/structffn/train"
 )
@@ -32,6 +30,9 @@ type TrainResult struct {
 	Dtype      string  `json:"dtype"`      // Activation dtype (-set dtype): float32, or bfloat16 with float32 master weights.
 	Devices    int     `json:"devices"`    // Devices each batch is split over (-set devices, data parallel).
 	GradAccum  int     `json:"grad_accum"` // Micro-batches per optimizer step (-set grad_accum).
+	// SGT, for TrainSGT, compares the guided window with the plain model's same steps; the
+	// throughput fields above are then the SGT run's over its window, compilation included.
+	SGT *SGTResult `json:"sgt,omitempty"`
 
 	Layers  int   `json:"layers"`
 	DModel  int   `json:"d_model"`
@@ -49,7 +50,8 @@ type TrainResult struct {
 
 // Train measures training steps per second of the model described by ctx's hyperparameters
 // (train.DefaultContext plus -set overrides) on random tokens: warm-up steps (compilation), then at
-// least minSteps steps and minTime. The optimizer, clipping and schedule are the ones train.Run uses.
+// least minSteps steps and minTime. The steps are train.Run's (train.Stepper: its optimizer,
+// clipping, schedule, grad_accum and devices); SGT settings are ignored (TrainSGT times them).
 func Train(backend backends.Backend, backendName string, ctx *context.Context, warmup, minSteps int, minTime time.Duration, peakTFLOPs float64) (res TrainResult, err error) {
 	defer func() {
 		if e := recover(); e != nil {
@@ -60,44 +62,15 @@ func Train(backend backends.Backend, backendName string, ctx *context.Context, w
 	if err != nil {
 		return res, err
 	}
-	if err := cfg.Validate(); err != nil {
-		return res, err
-	}
-	dtype, err := train.ComputeDtype(ctx)
-	if err != nil {
-		return res, err
-	}
 	ctx = ctx.Checked(false)
-	opt := train.NewAdamW(ctx, cfg.PeakLR, int64(warmup+minSteps)*1000)
-	modelFn := func(ctx *context.Context, _ any, inputs []*Node) []*Node {
-		return []*Node{model.Logits(ctx, cfg, inputs[0], model.Options{Dtype: dtype})}
-	}
-	lossFn := func(labels, predictions []*Node) *Node { return model.CrossEntropy(predictions[0], labels[0]) }
-	trainer := gomlxtrain.NewTrainer(backend, ctx, modelFn, lossFn, opt, nil, nil)
-	// The same step train.Run takes: the batch in grad_accum micro-batches, each split over devices.
-	accum, parallel, err := train.SetupSteps(trainer, backend, backendName, ctx, cfg.Batch)
+	st, err := train.NewStepper(backend, backendName, ctx, cfg, train.NewAdamW(ctx, cfg.PeakLR, int64(warmup+minSteps)*1000), nil)
 	if err != nil {
 		return res, err
 	}
-
-	r := rand.New(rand.NewPCG(3, 3))
-	micro := cfg.Batch / accum
-	batch := func() *tensors.Tensor { // [micro, context] random ids
-		ids := make([]int32, micro*cfg.Context)
-		for i := range ids {
-			ids[i] = int32(r.IntN(cfg.Vocab))
-		}
-		return tensors.FromFlatDataAndDimensions(ids, micro, cfg.Context)
-	}
-	step := func() (loss float64, err error) {
-		for range accum {
-			m, err := parallel.TrainStep(trainer, nil, batch(), batch())
-			if err != nil {
-				return 0, err
-			}
-			loss += float64(tensors.ToScalar[float32](m[0])) / float64(accum)
-		}
-		return loss, nil
+	batch := randomBatches(cfg)
+	step := func() (float64, error) {
+		in, tg := batch()
+		return st.TrainStep(false, in, tg, nil)
 	}
 	for range max(1, warmup) {
 		if _, err := step(); err != nil {
@@ -114,20 +87,159 @@ func Train(backend backends.Backend, backendName string, ctx *context.Context, w
 		steps++
 	}
 	elapsed := time.Since(start).Seconds()
-	p := cfg.Params()
-	res = TrainResult{
-		Preset: cfg.Name, Structure: cfg.Structure.String(), Fraction: context.GetParamOr(ctx, train.ParamFraction, 0.0),
-		Backend: backendName, MsPerStep: elapsed * 1000 / float64(steps),
-		TokPerS: float64(steps) * float64(cfg.TokensPerStep()) / elapsed, PeakTFLOPs: peakTFLOPs, Loss: loss, Steps: steps,
-		Layers: cfg.Layers, DModel: cfg.DModel, Heads: cfg.Heads, FFN: cfg.FFN, Ctx: cfg.Context, Batch: cfg.Batch,
-		Vocab: cfg.Vocab, Rank: cfg.Rank, NBlocks: cfg.NBlocks, Params: p.Total, TrainFLOPsPerToken: cfg.TrainFLOPsPerToken(),
-		Dtype: train.DtypeName(dtype), Devices: parallel.NumDevices(), GradAccum: accum,
-	}
-	if cfg.Structure.String() == "dense" {
-		res.Fraction = 1
-	}
+	res = describe(cfg, ctx, st, backendName, peakTFLOPs)
+	res.MsPerStep, res.TokPerS, res.Loss, res.Steps = elapsed*1000/float64(steps), float64(steps)*float64(cfg.TokensPerStep())/elapsed, loss, steps
 	if peakTFLOPs > 0 {
 		res.MFU = res.TokPerS * float64(cfg.TrainFLOPsPerToken()) / (peakTFLOPs * 1e12)
 	}
 	return res, nil
+}
+
+// describe is a TrainResult's description of the model and the step (no measurement yet).
+func describe(cfg model.Config, ctx *context.Context, st *train.Stepper, backendName string, peakTFLOPs float64) TrainResult {
+	p := cfg.Params()
+	res := TrainResult{
+		Preset: cfg.Name, Structure: cfg.Structure.String(), Fraction: train.Param[float64](ctx, train.ParamFraction),
+		Backend: backendName, PeakTFLOPs: peakTFLOPs,
+		Layers: cfg.Layers, DModel: cfg.DModel, Heads: cfg.Heads, FFN: cfg.FFN, Ctx: cfg.Context, Batch: cfg.Batch,
+		Vocab: cfg.Vocab, Rank: cfg.Rank, NBlocks: cfg.NBlocks, Params: p.Total, TrainFLOPsPerToken: cfg.TrainFLOPsPerToken(),
+		Dtype: train.DtypeName(st.Dtype), Devices: st.Parallel.NumDevices(), GradAccum: st.GradAccum,
+	}
+	if cfg.Structure.String() == "dense" {
+		res.Fraction = 1
+	}
+	return res
+}
+
+// randomBatches returns a generator of random training batches of cfg's shape (token ids and
+// targets, [batch·context] each), the same sequence on every call of randomBatches.
+func randomBatches(cfg model.Config) func() (inputs, targets []int32) {
+	r := rand.New(rand.NewPCG(3, 3))
+	ids := func() []int32 {
+		v := make([]int32, cfg.Batch*cfg.Context)
+		for i := range v {
+			v[i] = int32(r.IntN(cfg.Vocab))
+		}
+		return v
+	}
+	return func() ([]int32, []int32) { return ids(), ids() }
+}
+
+// SGTResult is self-guided training's guided window timed against the plain structured model over
+// the same steps, compilation included (TrainSGT).
+type SGTResult struct {
+	Mode        string `json:"mode"` // steps or flops
+	Skip        string `json:"skip"` // matrix or shared (sgt_skip)
+	Draw        string `json:"draw"` // step or micro (sgt_draw)
+	Matrices    int    `json:"matrices"`
+	WindowSteps int64  `json:"window_steps"` // T, the guided window: the steps timed
+	RunSteps    int64  `json:"run_steps"`    // the whole run's optimizer steps
+	// GuidedGraphSteps are the window's steps that ran the guided graph (the others, whose draw
+	// skipped every guide, ran the plain one when the run's sgt_plain_graph choice said so).
+	GuidedGraphSteps int64   `json:"guided_graph_steps"`
+	SGTWallS         float64 `json:"sgt_wall_s"`
+	PlainWallS       float64 `json:"plain_wall_s"`
+	SGTCompiles      int     `json:"sgt_compiles"`
+	PlainCompiles    int     `json:"plain_compiles"`
+	// FLOPRatio is the window's training FLOPs with SGT over the plain model's in the paper's
+	// accounting (each guide at α × a dense layer in expectation); ComputedFLOPRatio is the same for
+	// what the graphs computed (every guide of a guided-graph step, skipped ones masked).
+	FLOPRatio         float64 `json:"flop_ratio"`
+	ComputedFLOPRatio float64 `json:"computed_flop_ratio"`
+	// Overhead is (SGTWallS / PlainWallS) / FLOPRatio: 1 when SGT costs exactly its FLOPs.
+	Overhead float64 `json:"overhead"`
+}
+
+// TrainSGT times the guided window of the self-guided run that ctx's hyperparameters describe
+// (sgt=steps or flops, the run's train_steps or token budget fixing the window) on random tokens,
+// from a fresh model and compilation included, then the plain structured model over the same
+// number of steps the same way. The steps are train.Run's (train.SGTSteps, the same graph choice).
+func TrainSGT(backend backends.Backend, backendName string, ctx *context.Context, peakTFLOPs float64) (res TrainResult, err error) {
+	defer func() {
+		if e := recover(); e != nil {
+			err = fmt.Errorf("bench train: %v", e)
+		}
+	}()
+	cfg, err := train.ModelConfig(ctx)
+	if err != nil {
+		return res, err
+	}
+	base := cfg.Steps()
+	if base <= 0 {
+		return res, fmt.Errorf("the token budget %d buys no step of %d tokens: -set train_steps=N", cfg.Tokens, cfg.TokensPerStep())
+	}
+	sgt, err := train.NewSGT(ctx, cfg, base)
+	if err != nil {
+		return res, err
+	}
+	window := sgt.Schedule.Steps
+	if window == 0 {
+		return res, fmt.Errorf("bench train: no guided window to time (sgt=%s, %d steps): -set sgt=steps or sgt=flops", sgt.Mode, base)
+	}
+	total := sgt.Plan.TotalSteps
+	seed := uint64(train.Param[int](ctx, train.ParamSeed))
+
+	// The plain structured model over the window's steps, from scratch.
+	plainCtx := freshContext(ctx)
+	plain, err := train.NewStepper(backend, backendName, plainCtx, cfg, train.NewAdamW(plainCtx, cfg.PeakLR, total), nil)
+	if err != nil {
+		return res, err
+	}
+	batch := randomBatches(cfg)
+	start := time.Now()
+	for range window {
+		in, tg := batch()
+		if _, err := plain.TrainStep(false, in, tg, nil); err != nil {
+			return res, err
+		}
+	}
+	plainWall := time.Since(start).Seconds()
+
+	// The same steps with SGT, as train.Run takes them.
+	sgtCtx := freshContext(ctx)
+	st, err := train.NewStepper(backend, backendName, sgtCtx, cfg, train.NewAdamW(sgtCtx, cfg.PeakLR, total), sgt.Guides())
+	if err != nil {
+		return res, err
+	}
+	steps, err := train.NewSGTSteps(sgtCtx, sgt, cfg, st, seed, total)
+	if err != nil {
+		return res, err
+	}
+	batch = randomBatches(cfg)
+	var loss float64
+	start = time.Now()
+	for step := range window {
+		in, tg := batch()
+		if loss, _, err = steps.Run(step, in, tg); err != nil {
+			return res, err
+		}
+	}
+	sgtWall := time.Since(start).Seconds()
+
+	res = describe(cfg, sgtCtx, st, backendName, peakTFLOPs)
+	perStep := float64(cfg.TrainFLOPsPerToken()) * float64(cfg.TokensPerStep())
+	plainFLOPs := perStep * float64(window)
+	expected := plainFLOPs + guide.GuideTrainFLOPs(cfg, sgt.Schedule, 0, window)
+	computed := steps.ComputedFLOPs(window)
+	s := &SGTResult{Mode: sgt.Mode.String(), Skip: sgt.Skip.String(), Draw: sgt.Draw.String(), Matrices: sgt.Matrices,
+		WindowSteps: window, RunSteps: total, GuidedGraphSteps: steps.GuidedSteps(), SGTWallS: sgtWall, PlainWallS: plainWall,
+		FLOPRatio: expected / plainFLOPs, ComputedFLOPRatio: computed / plainFLOPs}
+	s.SGTCompiles, _ = st.Compiles()
+	s.PlainCompiles, _ = plain.Compiles()
+	s.Overhead = sgtWall / plainWall / s.FLOPRatio
+	res.SGT = s
+	res.Steps, res.Loss = int(window), loss
+	res.MsPerStep = sgtWall * 1000 / float64(window)
+	res.TokPerS = float64(window) * float64(cfg.TokensPerStep()) / sgtWall
+	if peakTFLOPs > 0 {
+		res.MFU = expected / sgtWall / (peakTFLOPs * 1e12)
+	}
+	return res, nil
+}
+
+// freshContext is a context with ctx's hyperparameters and no variables (a model built from scratch).
+func freshContext(ctx *context.Context) *context.Context {
+	fresh := context.New()
+	ctx.EnumerateParams(func(scope, key string, value any) { fresh.InAbsPath(scope).SetParam(key, value) })
+	return fresh.Checked(false)
 }

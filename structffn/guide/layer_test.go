@@ -3,8 +3,10 @@ package guide
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -27,9 +29,10 @@ func TestAlphaGraphMatchesAlpha(t *testing.T) {
 	}
 }
 
-// guidedAndPlain runs the guided layer and linear.Layer on the same weights and input at an
-// optimizer step, returning both outputs and the gradient of the guided output's sum w.r.t. the guide.
-func guidedAndPlain(t *testing.T, spec linear.Spec, s Schedule, step int64, zeroGuide bool) (guided, plain, guideGrad []float32) {
+// guidedAndPlain runs one guided matrix (decision on or off) and linear.Layer on the same weights and
+// input at an optimizer step, returning both outputs and the gradient of the guided output's sum
+// w.r.t. the guide.
+func guidedAndPlain(t *testing.T, spec linear.Spec, s Schedule, step int64, on, zeroGuide bool) (guided, plain, guideGrad []float32) {
 	t.Helper()
 	ctx := context.New()
 	ctx.SetParam(linear.ParamSeed, 3)
@@ -38,10 +41,14 @@ func guidedAndPlain(t *testing.T, spec linear.Spec, s Schedule, step int64, zero
 	for i := range x {
 		x[i] = float32(r.NormFloat64())
 	}
+	guides := NewGuides(1, s, MergedInit)
+	if err := guides.SetDecisions(ctx, []bool{on}, []bool{on}); err != nil {
+		t.Fatal(err)
+	}
 	exec := context.MustNewExec(testbackend.Go(t), ctx, func(ctx *context.Context, x *Node) []*Node {
 		optimizers.GetGlobalStepVar(ctx)
 		ctx = ctx.In("block").In("fc1") // as deep as the model's matrices: α must follow the root's step
-		o := s.Linear(ctx, spec, x)
+		o := guides.LinearFn()(ctx, spec, x)
 		y := linear.Layer(ctx, spec, x)
 		grad := Gradient(ReduceAllSum(o), ctx.GetVariable(WeightGuide).ValueGraph(x.Graph()))[0]
 		return []*Node{o, y, grad}
@@ -66,9 +73,10 @@ func maxAbsDiff(a, b []float32) float64 {
 	return d
 }
 
-// TestGuidedLayer: at step 0 (α = 1, the guide always on) the output is W·x + b with W the merged
-// structured operator, so it equals the structured output; after the window the guide is off (the
-// output is exactly the structured one and the guide gets no gradient).
+// TestGuidedLayer: at step 0 (α = 1) a guide that is on makes the output W·x + b with W the merged
+// structured operator, so it equals the structured output, and it really is W's (a zero guide gives
+// the bias). A skipped guide, and any guide after the window (α = 0), leave exactly the structured
+// output and get no gradient.
 func TestGuidedLayer(t *testing.T) {
 	s := Schedule{Cosine, 10}
 	for _, spec := range []linear.Spec{
@@ -77,81 +85,120 @@ func TestGuidedLayer(t *testing.T) {
 		{Kind: linear.BlockShuffle, In: 64, Out: 16, NBlocks: 4, Bias: true},
 	} {
 		t.Run(spec.Kind.String(), func(t *testing.T) {
-			guided, plain, _ := guidedAndPlain(t, spec, s, 0, false)
+			guided, plain, grad := guidedAndPlain(t, spec, s, 0, true, false)
 			if d := maxAbsDiff(guided, plain); d > 1e-5 {
 				t.Errorf("step 0: guided output differs from the structured one by %g", d)
 			}
-			// The guide is really what step 0 computes: with W = 0 the output is the bias (zero).
-			guided, _, _ = guidedAndPlain(t, spec, s, 0, true)
+			if maxAbsDiff(grad, make([]float32, len(grad))) == 0 {
+				t.Errorf("step 0, guide on: no gradient reaches the guide")
+			}
+			guided, _, _ = guidedAndPlain(t, spec, s, 0, true, true)
 			if d := maxAbsDiff(guided, make([]float32, len(guided))); d != 0 {
 				t.Errorf("step 0 with a zero guide: output %g away from the bias", d)
 			}
-			guided, plain, grad := guidedAndPlain(t, spec, s, 10, false)
-			if d := maxAbsDiff(guided, plain); d != 0 {
-				t.Errorf("after the window: guided output differs from the structured one by %g", d)
+			// Mid-window with a zero guide (and the zero initial bias): (1−α)·f(x), α of step 5.
+			guided, plain, _ = guidedAndPlain(t, spec, s, 5, true, true)
+			for i := range plain {
+				plain[i] *= float32(1 - s.Alpha(5))
 			}
-			for _, g := range grad {
-				if g != 0 {
-					t.Fatalf("after the window the guide still gets gradient %g", g)
+			if d := maxAbsDiff(guided, plain); d > 1e-5 {
+				t.Errorf("step 5 with a zero guide: output %g away from (1−α(5))·f(x)", d)
+			}
+			for _, c := range []struct {
+				name string
+				step int64
+				on   bool
+			}{{"skipped at step 0", 0, false}, {"skipped mid-window", 5, false}, {"on after the window", 10, true}} {
+				guided, plain, grad := guidedAndPlain(t, spec, s, c.step, c.on, false)
+				if d := maxAbsDiff(guided, plain); d != 0 {
+					t.Errorf("%s: output differs from the structured one by %g", c.name, d)
+				}
+				if d := maxAbsDiff(grad, make([]float32, len(grad))); d != 0 {
+					t.Errorf("%s: the guide gets gradient %g", c.name, d)
 				}
 			}
 		})
 	}
 }
 
-func TestDrawPattern(t *testing.T) {
+// TestDraw: each matrix's guide is on with probability α(step); the draw is a pure function of
+// (seed, step, call); the shared rule decides all matrices at once; calls draw independently.
+func TestDraw(t *testing.T) {
 	s := Schedule{Cosine, 100}
+	const draws = 4000
 	for _, step := range []int64{0, 25, 50, 75, 100} {
-		const draws = 4000
-		on := 0
-		p := s.DrawPattern(7, step, draws)
-		for _, b := range p {
-			if b {
-				on++
-			}
-		}
 		alpha := s.Alpha(step)
 		se := math.Sqrt(alpha*(1-alpha)/draws) + 1e-9
-		if got := float64(on) / draws; math.Abs(got-alpha) > 4*se {
-			t.Errorf("step %d: guide on in %.3f of draws, α = %.3f", step, got, alpha)
+		on := s.Draw(7, step, 0, draws, PerMatrix)
+		if got := fraction(on); math.Abs(got-alpha) > 4*se {
+			t.Errorf("step %d: guide on in %.3f of matrices, α = %.3f", step, got, alpha)
 		}
-		if q := s.DrawPattern(7, step, draws); q.String() != p.String() {
-			t.Errorf("step %d: the draw is not a pure function of (seed, step)", step)
+		if again := s.Draw(7, step, 0, draws, PerMatrix); !slices.Equal(on, again) {
+			t.Errorf("step %d: the draw is not a pure function of (seed, step, call)", step)
+		}
+		// Shared: all or none, on in a fraction α of the calls.
+		var calls []bool
+		for call := range draws {
+			d := s.Draw(7, step, call, 5, Shared)
+			for _, b := range d {
+				if b != d[0] {
+					t.Fatalf("step %d call %d: shared draw %v is not all-or-none", step, call, d)
+				}
+			}
+			calls = append(calls, d[0])
+		}
+		if got := fraction(calls); math.Abs(got-alpha) > 4*se {
+			t.Errorf("step %d: shared guides on in %.3f of calls, α = %.3f", step, got, alpha)
 		}
 	}
-	if p, ok := ParsePattern(Pattern{true, false, true}.String()); !ok || p.String() != "guided:101" || !p.Any() {
-		t.Errorf("pattern round trip: %v %v", p, ok)
-	}
-	if _, ok := ParsePattern("guided"); ok {
-		t.Error("ParsePattern accepted the masked graph's key")
+	if a, b := s.Draw(7, 30, 0, 64, PerMatrix), s.Draw(7, 30, 1, 64, PerMatrix); slices.Equal(a, b) {
+		t.Error("calls 0 and 1 of a step drew the same 64 decisions")
 	}
 }
 
-// TestLinearForGuidesOnlyDrawnMatrices builds two structured matrices with pattern [on, off] at
-// step 0 (α = 1) and zero guides: the first is W·x + b = 0, the second the plain structured output.
-func TestLinearForGuidesOnlyDrawnMatrices(t *testing.T) {
+func fraction(v []bool) float64 {
+	n := 0
+	for _, b := range v {
+		if b {
+			n++
+		}
+	}
+	return float64(n) / float64(len(v))
+}
+
+// TestLinearFnNumbersMatricesInBuildOrder builds two structured matrices with decisions [on, off] at
+// step 0 (α = 1) and zero guides: the first is W·x + b = 0, the second the plain structured output;
+// UpdateMask reports the same decisions for their guides, and nil for other variables.
+func TestLinearFnNumbersMatricesInBuildOrder(t *testing.T) {
 	spec := linear.Spec{Kind: linear.LowRank, In: 16, Out: 16, Rank: 4, Bias: true}
-	s := Schedule{Cosine, 10}
+	guides := NewGuides(2, Schedule{Cosine, 10}, MergedInit)
 	ctx := context.New()
+	if err := guides.SetDecisions(ctx, []bool{true, false}, []bool{true, false}); err != nil {
+		t.Fatal(err)
+	}
 	x := make([]float32, 3*16)
 	for i := range x {
 		x[i] = float32(i%7) - 3
 	}
 	exec := context.MustNewExec(testbackend.Go(t), ctx, func(ctx *context.Context, x *Node) []*Node {
-		lin := s.LinearFor(Pattern{true, false})
+		lin := guides.LinearFn()
 		a := lin(ctx.In("a"), spec, x)
 		b := lin(ctx.In("b"), spec, x)
 		plainB := linear.Layer(ctx.In("b"), spec, x)
-		return []*Node{a, b, plainB}
+		g := x.Graph()
+		masks := []*Node{a, b, plainB}
+		for _, scope := range []string{"/a", "/b"} {
+			masks = append(masks, ConvertDType(guides.UpdateMask(ctx, ctx.GetVariableByScopeAndName(scope, WeightGuide), g), dtypes.Float32))
+		}
+		if guides.UpdateMask(ctx, ctx.GetVariableByScopeAndName("/a", linear.WeightU), g) != nil {
+			panic("UpdateMask for a structured weight")
+		}
+		return masks
 	})
 	in := tensors.FromFlatDataAndDimensions(x, 3, 16)
 	exec.MustExec(in)
 	for _, scope := range []string{"/a", "/b"} {
-		v := ctx.GetVariableByScopeAndName(scope, WeightGuide)
-		if v == nil {
-			t.Fatalf("no guide in %s", scope)
-		}
-		v.SetValue(tensors.FromFlatDataAndDimensions(make([]float32, 16*16), 16, 16))
+		ctx.GetVariableByScopeAndName(scope, WeightGuide).SetValue(tensors.FromFlatDataAndDimensions(make([]float32, 16*16), 16, 16))
 	}
 	out := exec.MustExec(in)
 	a, b, plainB := tensors.MustCopyFlatData[float32](out[0]), tensors.MustCopyFlatData[float32](out[1]), tensors.MustCopyFlatData[float32](out[2])
@@ -160,5 +207,38 @@ func TestLinearForGuidesOnlyDrawnMatrices(t *testing.T) {
 	}
 	if d := maxAbsDiff(b, plainB); d != 0 {
 		t.Errorf("skipped matrix differs from the plain structured layer by %g", d)
+	}
+	if ua, ub := tensors.ToScalar[float32](out[3]), tensors.ToScalar[float32](out[4]); ua != 1 || ub != 0 {
+		t.Errorf("update masks %v %v, want 1 0", ua, ub)
+	}
+}
+
+// TestGuideInit: a guide starts as its matrix's exact merged operator, or with ReferenceInit as the
+// reference code's (for BlockShuffle, linear.Spec.MergeReference: no permutations).
+func TestGuideInit(t *testing.T) {
+	spec := linear.Spec{Kind: linear.BlockShuffle, In: 16, Out: 32, NBlocks: 4}
+	for _, init := range []InitRule{MergedInit, ReferenceInit} {
+		ctx := context.New()
+		guides := NewGuides(1, Schedule{Cosine, 10}, init)
+		if err := guides.SetDecisions(ctx, []bool{true}, []bool{true}); err != nil {
+			t.Fatal(err)
+		}
+		exec := context.MustNewExec(testbackend.Go(t), ctx, func(ctx *context.Context, x *Node) *Node {
+			optimizers.GetGlobalStepVar(ctx)
+			return guides.LinearFn()(ctx.In("fc1"), spec, x)
+		})
+		exec.MustExec(tensors.FromFlatDataAndDimensions(make([]float32, 2*16), 2, 16))
+		c := ctx.In("fc1")
+		host := linear.HostWeights{}
+		for _, w := range spec.Weights() {
+			host[w.Name] = tensors.MustCopyFlatData[float32](c.GetVariable(w.Name).MustValue())
+		}
+		want, _ := spec.Merge(host)
+		if init == ReferenceInit {
+			want, _ = spec.MergeReference(host)
+		}
+		if got := tensors.MustCopyFlatData[float32](c.GetVariable(WeightGuide).MustValue()); !slices.Equal(got, want) {
+			t.Errorf("%s: the guide is not the %s merge", init, init)
+		}
 	}
 }

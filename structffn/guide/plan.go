@@ -10,7 +10,7 @@ import (
 // without guide, for TotalSteps = BaseSteps + GuidedSteps in all (the LR schedule spans TotalSteps).
 type Plan struct {
 	BaseSteps   int64 `json:"base_steps"`   // N, the steps of the baseline's data.
-	GuidedSteps int64 `json:"guided_steps"` // round(p·N), guided at the start and replayed at the end.
+	GuidedSteps int64 `json:"guided_steps"` // round(p·N) (NewPlanFloor: floor), guided at the start and replayed at the end.
 	TotalSteps  int64 `json:"total_steps"`  // N + GuidedSteps.
 }
 
@@ -24,6 +24,19 @@ func NewPlan(n int64, p float64) (Plan, error) {
 	}
 	g := int64(math.Round(p * float64(n)))
 	return Plan{BaseSteps: n, GuidedSteps: g, TotalSteps: n + g}, nil
+}
+
+// NewPlanFloor is NewPlan with the window floor(p·N), as the reference code computes it
+// (int(max_step · ratio)) from the p it is given with two decimals (0.30 for s gives 1258 guided
+// steps of 4196 where the exact p gives 1262).
+func NewPlanFloor(n int64, p float64) (Plan, error) {
+	pl, err := NewPlan(n, p)
+	if err != nil {
+		return pl, err
+	}
+	pl.GuidedSteps = int64(math.Floor(p * float64(n)))
+	pl.TotalSteps = n + pl.GuidedSteps
+	return pl, nil
 }
 
 // Schedule is the cosine α schedule over the plan's guided window.

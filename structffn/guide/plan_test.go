@@ -29,6 +29,28 @@ func TestNewPlan(t *testing.T) {
 	}
 }
 
+// TestNewPlanFloor: the reference's window int(N·p) for p given with two decimals; the s preset's
+// 4196 steps at p = 0.30 guide 1258 (the exact p's round gives 1262, TestNewPlan).
+func TestNewPlanFloor(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		p    float64
+		want Plan
+	}{
+		{4196, 0.30, Plan{4196, 1258, 5454}},
+		{100, 0.29, Plan{100, 28, 128}}, // 100·0.29 = 28.999999999999996 in float64, as in Python
+		{10, 0.25, Plan{10, 2, 12}},
+	} {
+		got, err := NewPlanFloor(c.n, c.p)
+		if err != nil || got != c.want {
+			t.Errorf("NewPlanFloor(%d, %g) = %+v, %v; want %+v", c.n, c.p, got, err, c.want)
+		}
+	}
+	if _, err := NewPlanFloor(10, 1.5); err == nil {
+		t.Error("NewPlanFloor accepted p = 1.5")
+	}
+}
+
 func TestPlanMapping(t *testing.T) {
 	p := Plan{BaseSteps: 10, GuidedSteps: 3, TotalSteps: 13}
 	cases := []struct {

@@ -174,14 +174,15 @@ func AlphaSchedules(steps int64) Figure {
 }
 
 // SkipPattern draws which guides a run uses step by step (1: the guide runs, 0: skipped, u >= α),
-// for n structured matrices under schedule s and seed: the realised pattern of guide.DrawPattern.
+// for n structured matrices under schedule s and seed: the decisions guide.Schedule.Draw makes for
+// each step's forward call (sgt_skip=matrix, drawn once per step).
 func SkipPattern(s guide.Schedule, seed uint64, steps int64, n int) Figure {
 	m := make([][]float64, n)
 	for i := range m {
 		m[i] = make([]float64, steps)
 	}
 	for step := range steps {
-		for i, on := range s.DrawPattern(seed, step, n) {
+		for i, on := range s.Draw(seed, step, 0, n, guide.PerMatrix) {
 			if on {
 				m[i][step] = 1
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/gomlx/gomlx/ui/commandline"
 
 	"github.com/structffn/structffn/internal/atomicfile"
+	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
 	"github.com/structffn/structffn/structffn/train"
@@ -55,8 +56,8 @@ func ParseSize(s string) (Size, error) {
 type Plan struct {
 	Sizes          []Size
 	Structures     []linear.Kind
-	Fractions      []float64 // of the structured FFNs; dense runs once per size and seed
-	SGT            []string  // "off", "steps", "flops"; SGT runs only for structured models
+	Fractions      []float64    // of the structured FFNs; dense runs once per size and seed
+	SGT            []guide.Mode // SGT settings; guided runs only for structured models
 	Seeds          []int
 	TokensPerParam float64
 	FLOPBudgets    []float64
@@ -65,14 +66,14 @@ type Plan struct {
 
 // Run is one planned training run.
 type Run struct {
-	Name      string  `json:"name"`
-	Size      string  `json:"size"`
-	Structure string  `json:"structure"`
-	Fraction  float64 `json:"fraction"`
-	SGT       string  `json:"sgt"`
-	Seed      int     `json:"seed"`
-	Budget    float64 `json:"budget,omitempty"` // the FLOP budget it was planned for
-	Settings  string  `json:"settings"`         // the full -set string
+	Name      string     `json:"name"`
+	Size      string     `json:"size"`
+	Structure string     `json:"structure"`
+	Fraction  float64    `json:"fraction"`
+	SGT       guide.Mode `json:"sgt"`
+	Seed      int        `json:"seed"`
+	Budget    float64    `json:"budget,omitempty"` // the FLOP budget it was planned for
+	Settings  string     `json:"settings"`         // the full -set string
 	Planned   train.Planned
 }
 
@@ -87,7 +88,7 @@ func (p Plan) Runs() ([]Run, error) {
 	}
 	sgts := p.SGT
 	if len(sgts) == 0 {
-		sgts = []string{"off"}
+		sgts = []guide.Mode{guide.Off}
 	}
 	var runs []Run
 	for _, size := range p.Sizes {
@@ -102,7 +103,7 @@ func (p Plan) Runs() ([]Run, error) {
 			}
 			for _, frac := range fractions {
 				for _, sgt := range sgts {
-					if sgt != "off" && kind == linear.Dense {
+					if sgt != guide.Off && kind == linear.Dense {
 						continue
 					}
 					for _, seed := range p.Seeds {
@@ -138,14 +139,14 @@ func (p Plan) denseParams(size Size) (int64, error) {
 	return cfg.Params().Total, nil
 }
 
-func (p Plan) run(size Size, kind linear.Kind, frac float64, sgt string, seed int, budget float64, denseParams int64) (Run, error) {
+func (p Plan) run(size Size, kind linear.Kind, frac float64, sgt guide.Mode, seed int, budget float64, denseParams int64) (Run, error) {
 	r := Run{Size: size.Name, Structure: kind.String(), Fraction: frac, SGT: sgt, Seed: seed, Budget: budget}
 	r.Name = size.Name + "-" + kind.String()
 	if kind != linear.Dense {
 		r.Name += strings.TrimSuffix(linear.FractionName(frac), "%")
 	}
-	if sgt != "off" {
-		r.Name += "-sgt" + sgt
+	if sgt != guide.Off {
+		r.Name += "-sgt" + sgt.String()
 	}
 	if budget > 0 {
 		r.Name += "-c" + strings.ReplaceAll(strconv.FormatFloat(budget, 'e', 2, 64), "+", "")
@@ -226,19 +227,19 @@ func ParseShard(s string) (i, n int, err error) {
 
 // Result is one finished run of a sweep: a line of results.jsonl.
 type Result struct {
-	Name       string  `json:"name"`
-	Preset     string  `json:"preset"` // the size: a preset name or LxD
-	Structure  string  `json:"structure"`
-	Fraction   float64 `json:"fraction"` // realised FFN parameter fraction of the structured blocks
-	SGT        string  `json:"sgt"`
-	Seed       int     `json:"seed"`
-	Params     int64   `json:"params"`
-	FFNParams  int64   `json:"ffn_params"`
-	Tokens     int64   `json:"tokens"`
-	TrainFLOPs float64 `json:"train_flops"`
-	ValLoss    float64 `json:"val_loss"`
-	WallS      float64 `json:"wall_s"`
-	Budget     float64 `json:"budget,omitempty"`
+	Name       string     `json:"name"`
+	Preset     string     `json:"preset"` // the size: a preset name or LxD
+	Structure  string     `json:"structure"`
+	Fraction   float64    `json:"fraction"` // realised FFN parameter fraction of the structured blocks
+	SGT        guide.Mode `json:"sgt"`
+	Seed       int        `json:"seed"`
+	Params     int64      `json:"params"`
+	FFNParams  int64      `json:"ffn_params"`
+	Tokens     int64      `json:"tokens"`
+	TrainFLOPs float64    `json:"train_flops"`
+	ValLoss    float64    `json:"val_loss"`
+	WallS      float64    `json:"wall_s"`
+	Budget     float64    `json:"budget,omitempty"`
 }
 
 // resultFile is written into a run's directory when it has finished.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/structffn/structffn/internal/testbackend"
+	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/linear"
 )
 
@@ -51,7 +52,7 @@ func sizes(t *testing.T, names ...string) []Size {
 
 func TestPlanRuns(t *testing.T) {
 	p := Plan{Sizes: sizes(t, "2x64", "2x128"), Structures: []linear.Kind{linear.Dense, linear.LowRank},
-		Fractions: []float64{linear.Fraction63, linear.Fraction32}, SGT: []string{"off", "flops"}, Seeds: []int{0, 1}, TokensPerParam: 2}
+		Fractions: []float64{linear.Fraction63, linear.Fraction32}, SGT: []guide.Mode{guide.Off, guide.FixedFLOPs}, Seeds: []int{0, 1}, TokensPerParam: 2}
 	runs, err := p.Runs()
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func TestPlanRuns(t *testing.T) {
 	}
 	// The same tokens for every structure of a size (without SGT's replay): 2 × the dense params.
 	for _, r := range runs {
-		if r.SGT != "off" {
+		if r.SGT != guide.Off {
 			if r.Planned.Steps <= runs[0].Planned.Steps && r.Size == "2x64" {
 				t.Errorf("%s: fixed-FLOPs SGT should replay steps (%d vs %d)", r.Name, r.Planned.Steps, runs[0].Planned.Steps)
 			}
@@ -89,7 +90,7 @@ func TestPlanRuns(t *testing.T) {
 		}
 	}
 	// FLOP budgets: each run's planned FLOPs within one step of the budget.
-	p.TokensPerParam, p.FLOPBudgets, p.SGT, p.Seeds = 0, []float64{1e12, 4e12}, []string{"off"}, []int{0}
+	p.TokensPerParam, p.FLOPBudgets, p.SGT, p.Seeds = 0, []float64{1e12, 4e12}, []guide.Mode{guide.Off}, []int{0}
 	runs, err = p.Runs()
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ package train
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -18,104 +19,133 @@ import (
 	"github.com/structffn/structffn/structffn/model"
 )
 
-// Hyperparameter names (context parameters). Zero values of the model-shape ones mean "the preset's".
+// Hyperparameter names (context parameters). Each one's default and meaning are in defaults below.
 const (
-	ParamPreset    = "preset"    // Model preset (tiny, mini, small, s, m, l, xl, m-wide, l-wide).
-	ParamStructure = "structure" // FFN structure: dense, lowrank, blockdense, blockshuffle.
-	ParamFraction  = "fraction"  // FFN parameter fraction of structured blocks (0.625 = "63%", 0.3125 = "32%").
-	ParamRank      = "rank"      // Explicit rank R (0: from fraction).
-	ParamNBlocks   = "nblocks"   // Explicit number of blocks B (0: from fraction).
-	ParamLayers    = "layers"    // Override the preset's layers (0: preset).
-	ParamDModel    = "d_model"   // Override d_model (0: preset).
-	ParamHeads     = "heads"     // Override query heads (0: preset).
-	ParamKVHeads   = "kv_heads"  // Override key/value heads (0: preset = heads).
-	ParamHeadDim   = "head_dim"  // Override head dim (0: preset).
-	ParamFFN       = "ffn"       // Override FFN width (0: preset).
-	ParamContext   = "context"   // Training context length (0: preset).
-	ParamDtype     = "dtype"     // Activation dtype: float32, or bfloat16 (bf16 compute, float32 master weights, optimizer state and loss).
+	ParamPreset    = "preset"
+	ParamStructure = "structure"
+	ParamFraction  = "fraction"
+	ParamRank      = "rank"
+	ParamNBlocks   = "nblocks"
+	ParamLayers    = "layers"
+	ParamDModel    = "d_model"
+	ParamHeads     = "heads"
+	ParamKVHeads   = "kv_heads"
+	ParamHeadDim   = "head_dim"
+	ParamFFN       = "ffn"
+	ParamContext   = "context"
+	ParamDtype     = "dtype"
 
-	ParamCorpus      = "corpus"       // Corpus: gosrc, sotu, brown, file:PATH, dir:PATH.
-	ParamTokenizer   = "tokenizer"    // Tokenizer: byte, bpe:N, gpt2 ("": bpe with the preset's vocabulary).
-	ParamValFraction = "val_fraction" // Fraction of the token stream (its end) held out for validation.
+	ParamCorpus      = "corpus"
+	ParamTokenizer   = "tokenizer"
+	ParamValFraction = "val_fraction"
 
-	ParamTrainSteps   = "train_steps"     // Total optimizer steps (0: the preset's token budget / tokens per step).
-	ParamBatch        = "batch"           // Sequences per step (0: preset).
-	ParamGradAccum    = "grad_accum"      // Micro-batches per step: the batch runs in this many equal parts whose gradients are averaged (memory-limited devices; same updates).
-	ParamDevices      = "devices"         // Data parallel: each batch is split over this many devices of the backend (XLA SPMD partitioning; same updates as one device).
-	ParamLearningRate = "learning_rate"   // Peak learning rate (0: preset); the name GoMLX optimizers read.
-	ParamWarmup       = "warmup_fraction" // Linear warm-up over this fraction of the steps.
-	ParamMinLR        = "min_lr_fraction" // Cosine decays to this fraction of the peak.
-	ParamWeightDecay  = "weight_decay"    // AdamW decoupled weight decay, on all parameters.
-	ParamBeta1        = "adam_beta1"      // AdamW β1.
-	ParamBeta2        = "adam_beta2"      // AdamW β2.
-	ParamEpsilon      = "adam_epsilon"    // AdamW ε (the name GoMLX Adam reads).
-	ParamGradClip     = "grad_clip"       // Global gradient-norm clip (0: off).
+	ParamTrainSteps   = "train_steps"
+	ParamBatch        = "batch"
+	ParamGradAccum    = "grad_accum"
+	ParamDevices      = "devices"
+	ParamLearningRate = "learning_rate" // the name GoMLX optimizers read
+	ParamWarmup       = "warmup_fraction"
+	ParamMinLR        = "min_lr_fraction"
+	ParamWeightDecay  = "weight_decay"
+	ParamBeta1        = "adam_beta1"
+	ParamBeta2        = "adam_beta2"
+	ParamEpsilon      = "adam_epsilon" // the name GoMLX's Adam reads
+	ParamGradClip     = "grad_clip"
 
-	ParamLogEvery        = "log_every"        // Steps between log lines / metrics.jsonl records.
-	ParamEvalEvery       = "eval_every"       // Steps between validation evaluations (0: only at the end).
-	ParamEvalBatches     = "eval_batches"     // Batches in the fixed validation set.
-	ParamCheckpointEvery = "checkpoint_every" // Steps between checkpoints (0: only at the end).
-	ParamSeed            = linear.ParamSeed   // Seed of initialisation and batch sampling.
+	ParamLogEvery        = "log_every"
+	ParamEvalEvery       = "eval_every"
+	ParamEvalBatches     = "eval_batches"
+	ParamCheckpointEvery = "checkpoint_every"
+	ParamSeed            = linear.ParamSeed
 )
+
+// defaults holds every hyperparameter's default, written once: DefaultContext sets them all and
+// Param falls back to them. Zero values of the model-shape settings mean "the preset's".
+var defaults = map[string]any{
+	// Model.
+	ParamPreset:    "tiny",            // Model preset (tiny, mini, small, s, m, l, xl, m-wide, l-wide).
+	ParamStructure: "lowrank",         // FFN structure: dense, lowrank, blockdense, blockshuffle.
+	ParamFraction:  linear.Fraction32, // FFN parameter fraction of structured blocks (0.625 = "63%", 0.3125 = "32%").
+	ParamRank:      0,                 // Explicit rank R (0: from fraction).
+	ParamNBlocks:   0,                 // Explicit number of blocks B (0: from fraction).
+	ParamLayers:    0,                 // Override the preset's layers.
+	ParamDModel:    0,                 // Override d_model.
+	ParamHeads:     0,                 // Override query heads.
+	ParamKVHeads:   0,                 // Override key/value heads (0: the preset's, or heads when heads is overridden).
+	ParamHeadDim:   0,                 // Override head dim.
+	ParamFFN:       0,                 // Override FFN width.
+	ParamContext:   0,                 // Training context length.
+	ParamDtype:     "float32",         // Activation dtype: float32, or bfloat16 (bf16 compute, float32 master weights, optimizer state and loss).
+
+	// Data.
+	ParamCorpus:      "gosrc", // Corpus: gosrc, sotu, brown, file:PATH, dir:PATH.
+	ParamTokenizer:   "",      // Tokenizer: byte, bpe:N, gpt2 ("": bpe with the preset's vocabulary).
+	ParamValFraction: 0.05,    // Fraction of the token stream (its end) held out for validation.
+
+	// Optimisation (PAPER.md §4).
+	ParamTrainSteps:   0,     // Total optimizer steps (0: the preset's token budget / tokens per step).
+	ParamBatch:        0,     // Sequences per step (0: the preset's).
+	ParamGradAccum:    1,     // Micro-batches per step: the batch runs in this many equal parts whose gradients are averaged (memory-limited devices; same updates).
+	ParamDevices:      1,     // Data parallel: each batch is split over this many devices of the backend (XLA SPMD partitioning; same updates as one device).
+	ParamLearningRate: 0.0,   // Peak learning rate (0: the preset's).
+	ParamWarmup:       0.1,   // Linear warm-up over this fraction of the steps.
+	ParamMinLR:        0.1,   // Cosine decays to this fraction of the peak.
+	ParamWeightDecay:  0.1,   // AdamW decoupled weight decay, on all parameters.
+	ParamBeta1:        0.9,   // AdamW β1.
+	ParamBeta2:        0.999, // AdamW β2.
+	ParamEpsilon:      1e-8,  // AdamW ε.
+	ParamGradClip:     1.0,   // Global gradient-norm clip (0: off).
+
+	// Self-guided training (PAPER.md §3; see sgt.go and docs/SGT.md).
+	ParamSGT:           "off",    // off, steps (guide over the first sgt_ratio of the steps, same tokens) or flops (matched to the dense model's FLOPs: the guided p·N steps replayed at the end).
+	ParamSGTSchedule:   "cosine", // α schedule over the guided window: cosine or linear.
+	ParamSGTRatio:      0.5,      // Guided fraction of the steps in steps mode (the paper's 0.5); the window is floor(N·ratio).
+	ParamSGTP:          0.0,      // flops mode: p given directly, window floor(N·p) as the reference computes it (0: p solved exactly from the FLOP equation, window round(N·p)).
+	ParamSGTSkip:       "matrix", // matrix: each guide skipped independently (u ≥ α), as the reference does; shared: one draw decides every guide of a forward call.
+	ParamSGTDraw:       "step",   // step: one draw per optimizer step for all its micro-batches; micro: one per forward call (micro-batch), as the reference does under grad_accum.
+	ParamSGTPlainGraph: "auto",   // graph of the steps on which no guide runs: auto (the plain model's when compiling it pays off, from measured times), always, never (the guided graph, guides masked off).
+	ParamSGTGuideInit:  "merged", // merged: each guide starts as the exact dense operator of its matrix; reference: as the reference code does (BlockShuffle without its permutations).
+
+	// Logging and checkpoints.
+	ParamLogEvery:        10,  // Steps between log lines / metrics.jsonl records.
+	ParamEvalEvery:       40,  // Steps between validation evaluations (0: only at the end).
+	ParamEvalBatches:     8,   // Batches in the fixed validation set.
+	ParamCheckpointEvery: 200, // Steps between checkpoints (0: only at the end).
+	ParamSeed:            0,   // Seed of initialisation, batch sampling and SGT's skip draws.
+
+	// Peak dense throughput of the device in TFLOP/s, for MFU (0: backend.PeakTFLOPs, an estimate on
+	// CPUs; unknown, so MFU not reported, on GPUs).
+	ParamPeakTFLOPs: 0.0,
+	// Backend: "" ($GOMLX_BACKEND, else auto: XLA CPU when its plugin is installed, else pure Go).
+	ParamBackend: "",
+}
 
 // DefaultContext returns a context holding every hyperparameter at its default: the tiny CPU preset
 // with a 32%-parameter LowRank FFN on the built-in Go-source corpus, a few minutes on 2 cores.
 func DefaultContext() *context.Context {
 	ctx := context.New()
-	ctx.SetParams(map[string]any{
-		ParamPreset:    "tiny",
-		ParamStructure: "lowrank",
-		ParamFraction:  linear.Fraction32,
-		ParamRank:      0,
-		ParamNBlocks:   0,
-		ParamLayers:    0,
-		ParamDModel:    0,
-		ParamHeads:     0,
-		ParamKVHeads:   0,
-		ParamHeadDim:   0,
-		ParamFFN:       0,
-		ParamContext:   0,
-		ParamDtype:     "float32",
-
-		ParamCorpus:      "gosrc",
-		ParamTokenizer:   "",
-		ParamValFraction: 0.05,
-
-		ParamTrainSteps:   0,
-		ParamBatch:        0,
-		ParamGradAccum:    1,
-		ParamDevices:      1,
-		ParamLearningRate: 0.0,
-		ParamWarmup:       0.1,
-		ParamMinLR:        0.1,
-		ParamWeightDecay:  0.1,
-		ParamBeta1:        0.9,
-		ParamBeta2:        0.999,
-		ParamEpsilon:      1e-8,
-		ParamGradClip:     1.0,
-
-		ParamSGT:         "off",
-		ParamSGTSchedule: "cosine",
-		ParamSGTRatio:    0.5,
-
-		ParamLogEvery:        10,
-		ParamEvalEvery:       40,
-		ParamEvalBatches:     8,
-		ParamCheckpointEvery: 200,
-		ParamSeed:            0,
-		// Peak dense throughput of the device in TFLOP/s, for MFU (0: backend.PeakTFLOPs, an estimate on
-		// CPUs; unknown, so MFU not reported, on GPUs).
-		ParamPeakTFLOPs: 0.0,
-		// Backend: "" ($GOMLX_BACKEND, else auto: XLA CPU when its plugin is installed, else pure Go).
-		ParamBackend: "",
-	})
+	ctx.SetParams(maps.Clone(defaults))
 	return ctx
+}
+
+// Param is hyperparameter key as ctx sees it (set in its scope or above), else its default. T must
+// be the default's type (int, float64, string); anything else is a programming error and panics.
+func Param[T any](ctx *context.Context, key string) T {
+	def, ok := defaults[key]
+	if !ok {
+		panic(fmt.Sprintf("train.Param: hyperparameter %q has no default", key))
+	}
+	d, ok := def.(T)
+	if !ok {
+		panic(fmt.Sprintf("train.Param: hyperparameter %q has a %T default, asked for %T", key, def, d))
+	}
+	return context.GetParamOr(ctx, key, d)
 }
 
 // ModelConfig resolves the model of ctx's hyperparameters: the preset, its shape overrides and the
 // FFN structure at the requested fraction (or explicit rank / nblocks).
 func ModelConfig(ctx *context.Context) (model.Config, error) {
-	cfg, err := model.Preset(context.GetParamOr(ctx, ParamPreset, "tiny"))
+	cfg, err := model.Preset(Param[string](ctx, ParamPreset))
 	if err != nil {
 		return cfg, err
 	}
@@ -128,7 +158,7 @@ func ModelConfig(ctx *context.Context) (model.Config, error) {
 	}
 	headsBefore := cfg.Heads
 	for _, o := range overrides {
-		v := context.GetParamOr(ctx, o.param, 0)
+		v := Param[int](ctx, o.param)
 		if v < 0 {
 			return cfg, fmt.Errorf("-set %s=%d: must be positive (or 0 for the preset's value)", o.param, v)
 		}
@@ -136,25 +166,25 @@ func ModelConfig(ctx *context.Context) (model.Config, error) {
 			*o.field = v
 		}
 	}
-	if kv := context.GetParamOr(ctx, ParamKVHeads, 0); kv > 0 {
+	if kv := Param[int](ctx, ParamKVHeads); kv > 0 {
 		cfg.KVHeads = kv
 	} else if cfg.Heads != headsBefore {
 		cfg.KVHeads = cfg.Heads // heads overridden without kv_heads: plain multi-head attention
 	}
-	kind, err := linear.ParseKind(context.GetParamOr(ctx, ParamStructure, "dense"))
+	kind, err := linear.ParseKind(Param[string](ctx, ParamStructure))
 	if err != nil {
 		return cfg, err
 	}
-	rank, nblocks := context.GetParamOr(ctx, ParamRank, 0), context.GetParamOr(ctx, ParamNBlocks, 0)
+	rank, nblocks := Param[int](ctx, ParamRank), Param[int](ctx, ParamNBlocks)
 	if rank > 0 || nblocks > 0 {
 		cfg.Structure, cfg.Rank, cfg.NBlocks = kind, rank, nblocks
-	} else if cfg, err = cfg.WithStructure(kind, context.GetParamOr(ctx, ParamFraction, 1.0)); err != nil {
+	} else if cfg, err = cfg.WithStructure(kind, Param[float64](ctx, ParamFraction)); err != nil {
 		return cfg, err
 	}
-	if steps := context.GetParamOr(ctx, ParamTrainSteps, 0); steps > 0 {
+	if steps := Param[int](ctx, ParamTrainSteps); steps > 0 {
 		cfg.Tokens = int64(steps) * cfg.TokensPerStep()
 	}
-	if lr := context.GetParamOr(ctx, ParamLearningRate, 0.0); lr > 0 {
+	if lr := Param[float64](ctx, ParamLearningRate); lr > 0 {
 		cfg.PeakLR = lr
 	}
 	if err := cfg.Validate(); err != nil {
@@ -165,7 +195,7 @@ func ModelConfig(ctx *context.Context) (model.Config, error) {
 
 // TokenizerSpec is the tokenizer of ctx: the explicit one, or a BPE with the preset's vocabulary.
 func TokenizerSpec(ctx *context.Context, cfg model.Config) string {
-	if spec := strings.TrimSpace(context.GetParamOr(ctx, ParamTokenizer, "")); spec != "" {
+	if spec := strings.TrimSpace(Param[string](ctx, ParamTokenizer)); spec != "" {
 		return spec
 	}
 	return fmt.Sprintf("bpe:%d", cfg.Vocab)
@@ -174,7 +204,7 @@ func TokenizerSpec(ctx *context.Context, cfg model.Config) string {
 // ComputeDtype is the activation dtype of ctx's dtype setting: float32 (default) or bfloat16
 // ("bf16" too). Weights, optimizer state, LayerNorm statistics, softmax and the loss stay float32.
 func ComputeDtype(ctx *context.Context) (dtypes.DType, error) {
-	v := context.GetParamOr(ctx, ParamDtype, "float32")
+	v := Param[string](ctx, ParamDtype)
 	dt, ok := ParseDtype(v)
 	if !ok {
 		return dtypes.InvalidDType, fmt.Errorf("-set dtype=%s: allowed values are float32, bfloat16", strings.ToLower(strings.TrimSpace(v)))

@@ -5,9 +5,6 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/distributed"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	gomlxtrain "github.com/gomlx/gomlx/pkg/ml/train"
 
 	"github.com/structffn/structffn/structffn/backend"
 )
@@ -28,8 +25,9 @@ type DataParallel struct {
 }
 
 // NewDataParallel checks that backend b (named name) can split batches of batch sequences over
-// devices devices (with accum gradient-accumulation micro-batches per step, which GoMLX cannot
-// combine with distributed steps), and returns nil for devices == 1 (plain single-device steps).
+// devices devices (with accum gradient-accumulation micro-batches per step, which is not combined
+// with distributed steps), and returns nil for devices == 1 (plain single-device steps). Stepper
+// runs the steps.
 func NewDataParallel(b backends.Backend, name string, devices, batch, accum int) (*DataParallel, error) {
 	switch {
 	case devices == 1:
@@ -37,7 +35,7 @@ func NewDataParallel(b backends.Backend, name string, devices, batch, accum int)
 	case devices < 1:
 		return nil, fmt.Errorf("-set devices=%d: must be 1 (one device) or more", devices)
 	case accum > 1:
-		return nil, fmt.Errorf("-set devices=%d with grad_accum=%d: GoMLX v0.26.0 cannot accumulate gradients in distributed steps; use one of them (more devices, or a larger grad_accum on one)", devices, accum)
+		return nil, fmt.Errorf("-set devices=%d with grad_accum=%d: gradient accumulation is not combined with distributed steps; use one of them (more devices, or a larger grad_accum on one)", devices, accum)
 	case batch%devices != 0:
 		return nil, fmt.Errorf("-set devices=%d must divide the batch (%d sequences): -set batch=%d", devices, batch, (batch/devices+1)*devices)
 	}
@@ -67,41 +65,4 @@ func (p *DataParallel) NumDevices() int {
 		return 1
 	}
 	return p.Devices
-}
-
-// TrainStep runs one optimizer step of trainer (graph key spec) on the global batch inputs/labels
-// ([batch, context] each), sharded over the mesh; with a nil p, on one device.
-func (p *DataParallel) TrainStep(trainer *gomlxtrain.Trainer, spec any, inputs, labels *tensors.Tensor) ([]*tensors.Tensor, error) {
-	if p == nil {
-		return trainer.TrainStep(spec, []*tensors.Tensor{inputs}, []*tensors.Tensor{labels})
-	}
-	in, err := distributed.ShardTensor(p.batch, inputs)
-	if err != nil {
-		return nil, err
-	}
-	tg, err := distributed.ShardTensor(p.batch, labels)
-	if err != nil {
-		return nil, err
-	}
-	return trainer.DistributedTrainStep(distributed.AutoSharding, nil, spec, []*distributed.Tensor{in}, []*distributed.Tensor{tg})
-}
-
-// SetupSteps prepares trainer (on backend b, named name) for the steps ctx's settings ask for: the
-// batch of batch sequences as grad_accum micro-batches whose gradients GoMLX averages (it returns
-// that count), each split over devices (the returned DataParallel; nil for one device). train.Run and
-// the training benchmark share it, so they take the same steps.
-func SetupSteps(trainer *gomlxtrain.Trainer, b backends.Backend, name string, ctx *context.Context, batch int) (accum int, parallel *DataParallel, err error) {
-	accum = context.GetParamOr(ctx, ParamGradAccum, 1)
-	if accum < 1 || batch%accum != 0 {
-		return 0, nil, fmt.Errorf("-set grad_accum=%d must be a positive divisor of the batch (%d sequences)", accum, batch)
-	}
-	if parallel, err = NewDataParallel(b, name, context.GetParamOr(ctx, ParamDevices, 1), batch, accum); err != nil {
-		return 0, nil, err
-	}
-	if accum > 1 {
-		if err := trainer.AccumulateGradients(accum); err != nil {
-			return 0, nil, err
-		}
-	}
-	return accum, parallel, nil
 }

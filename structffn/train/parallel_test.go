@@ -100,7 +100,7 @@ func TestDataParallelErrors(t *testing.T) {
 		{"devices=2", "backend go has 1 device(s); the pure-Go backend has one device"},
 		{"devices=0", "-set devices=0: must be 1 (one device) or more"},
 		{"devices=3", "-set devices=3 must divide the batch (8 sequences): -set batch=9"},
-		{"devices=2;grad_accum=2", "cannot accumulate gradients in distributed steps"},
+		{"devices=2;grad_accum=2", "gradient accumulation is not combined with distributed steps"},
 	} {
 		_, _, err := runOnce(t, t.TempDir(), smallSettings(corpus, "train_steps=1;"+tc.settings))
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,9 +21,11 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/ui/commandline"
 
 	"github.com/structffn/structffn/internal/testbackend"
 	"github.com/structffn/structffn/structffn/data"
+	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/model"
 )
 
@@ -377,18 +380,165 @@ func TestGradAccumMatchesFullBatch(t *testing.T) {
 	}
 }
 
-// TestSGTPatternGraphsFitTheTrainer runs SGT on a model with MaxPatternMatrices guided matrices for
-// enough guided steps to draw more distinct skip patterns than GoMLX's default executor cap (50).
-func TestSGTPatternGraphsFitTheTrainer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("compiles many graphs")
+// TestSGTCompilesABoundedSetOfGraphs trains SGT on a model with 10 guided matrices (2^10 skip
+// patterns): the run compiles the guided and the plain training graph and the evaluation graph, no
+// more, whatever the draws; with sgt_plain_graph=never the guided graph trains every step (2 graphs).
+// train_flops counts the guides at their expected cost, computed_flops what the guided graph
+// computed (every guide on each of its steps), and a plain run's two agree.
+func TestSGTCompilesABoundedSetOfGraphs(t *testing.T) {
+	corpus := testCorpus(t)
+	settings := strings.Replace(smallSettings(corpus, "train_steps=24;eval_every=12;log_every=12;sgt=steps"), "layers=2", "layers=6", 1)
+	for _, c := range []struct {
+		policy   string
+		compiles int
+	}{{"always", 3}, {"never", 2}} {
+		res, recs, err := runOnce(t, t.TempDir(), settings+";sgt_plain_graph="+c.policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Compiles != c.compiles {
+			t.Errorf("sgt_plain_graph=%s: %d graphs compiled, want %d", c.policy, res.Compiles, c.compiles)
+		}
+		last := recs[len(recs)-1]
+		plainFLOPs := float64(res.Config.TrainFLOPsPerToken()) * float64(res.Config.TokensPerStep()) * float64(res.Steps)
+		guideStep := float64(guide.GuideTrainFLOPsPerToken(res.Config)) * float64(res.Config.TokensPerStep())
+		expected := plainFLOPs + guide.GuideTrainFLOPs(res.Config, guide.Schedule{Kind: guide.Cosine, Steps: 12}, 0, 24)
+		if math.Abs(last.TrainFLOPs-expected) > 1e-6*expected {
+			t.Errorf("%s: train_flops %g, want the expected %g", c.policy, last.TrainFLOPs, expected)
+		}
+		// never: all 24 steps on the guided graph; always: only the window's steps that draw a guide.
+		guided := 24.0
+		if c.policy == "always" {
+			guided = (last.ComputedFLOPs - plainFLOPs) / guideStep
+			if guided < 6 || guided > 12 || guided != math.Round(guided) {
+				t.Errorf("always: computed_flops %g says %g guided-graph steps, want a whole number in [6, 12]", last.ComputedFLOPs, guided)
+			}
+		}
+		if want := plainFLOPs + guided*guideStep; math.Abs(last.ComputedFLOPs-want) > 1e-6*want {
+			t.Errorf("%s: computed_flops %g, want %g (%g guided-graph steps)", c.policy, last.ComputedFLOPs, want, guided)
+		}
 	}
-	// 4 layers: blocks 2-4 structured, 2 matrices each = 6 guided matrices, up to 64 patterns.
-	settings := strings.Replace(smallSettings(testCorpus(t), "train_steps=240;eval_every=0;log_every=240;sgt=steps;sgt_ratio=1;sgt_schedule=linear"),
-		"layers=2", "layers=4", 1)
-	_, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: t.TempDir(), Backend: goBackend(t), BackendName: "go",
-		CacheDir: filepath.Join(t.TempDir(), "cache"), Log: io.Discard, Settings: settings})
+	_, recs, err := runOnce(t, t.TempDir(), smallSettings(corpus, "train_steps=2;eval_every=0"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r := recs[len(recs)-1]; r.ComputedFLOPs != r.TrainFLOPs {
+		t.Errorf("plain run: computed_flops %g, train_flops %g", r.ComputedFLOPs, r.TrainFLOPs)
+	}
+	if _, _, err := runOnce(t, t.TempDir(), smallSettings(corpus, "train_steps=2;sgt=steps;sgt_plain_graph=sometimes")); err == nil ||
+		!strings.Contains(err.Error(), "sgt_plain_graph=sometimes: allowed values are auto, always, never") {
+		t.Errorf("bad sgt_plain_graph: %v", err)
+	}
+}
+
+// TestSGTResumeContinuesIdentically interrupts an SGT run inside its guided window and resumes it:
+// the skip draws are a pure function of (seed, step), so every loss after the resume equals the
+// uninterrupted run's.
+func TestSGTResumeContinuesIdentically(t *testing.T) {
+	corpus := testCorpus(t)
+	settings := smallSettings(corpus, "train_steps=12;eval_every=0;checkpoint_every=0;sgt=steps;sgt_plain_graph=always;layers=3")
+	_, want, err := runOnce(t, t.TempDir(), settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, _, err := runUntil(t, dir, settings, 3); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("interrupted run returned %v, want ErrInterrupted", err)
+	}
+	_, got, err := runOnce(t, dir, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 12 {
+		t.Fatalf("resumed run has %d records, want 12", len(got))
+	}
+	for i := 3; i < 12; i++ {
+		if got[i].TrainLoss != want[i].TrainLoss || got[i].ComputedFLOPs != want[i].ComputedFLOPs {
+			t.Errorf("step %d: resumed loss %.7f (computed %g FLOPs), uninterrupted %.7f (%g)", want[i].Step,
+				got[i].TrainLoss, got[i].ComputedFLOPs, want[i].TrainLoss, want[i].ComputedFLOPs)
+		}
+	}
+}
+
+// TestSGTDrawPerMicroBatch: with sgt_draw=micro each micro-batch of a step draws its own decisions
+// (as the reference's forward calls do), with the default the micro-batches share one draw; both
+// train under grad_accum=2, and with one micro-batch the two settings are the same run.
+func TestSGTDrawPerMicroBatch(t *testing.T) {
+	s := SGT{Schedule: guide.Schedule{Kind: guide.Cosine, Steps: 100}, Matrices: 8}
+	perStep, perMicro := s, s
+	perMicro.Draw = guide.PerMicroBatch
+	differ := false
+	for step := int64(0); step < 100; step++ {
+		a, b := perStep.Decide(3, step, 2), perMicro.Decide(3, step, 2)
+		if !slices.Equal(a.On[0], a.On[1]) {
+			t.Fatalf("step %d: per-step draws differ between micro-batches", step)
+		}
+		if !slices.Equal(a.On[0], b.On[0]) {
+			t.Fatalf("step %d: micro-batch 0 draws differently under the two settings", step)
+		}
+		differ = differ || !slices.Equal(b.On[0], b.On[1])
+		for i := range b.Update {
+			if b.Update[i] != (b.On[0][i] || b.On[1][i]) {
+				t.Fatalf("step %d: update %v is not the micro-batches' or (%v, %v)", step, b.Update, b.On[0], b.On[1])
+			}
+		}
+	}
+	if !differ {
+		t.Error("sgt_draw=micro: the two micro-batches drew the same decisions at every step")
+	}
+	corpus := testCorpus(t)
+	losses := map[string][]float64{}
+	for _, extra := range []string{"grad_accum=2", "grad_accum=2;sgt_draw=micro", "sgt_draw=micro", ""} {
+		_, recs, err := runOnce(t, t.TempDir(), smallSettings(corpus, "train_steps=6;eval_every=0;sgt=steps;layers=3;"+extra))
+		if err != nil {
+			t.Fatalf("%s: %v", extra, err)
+		}
+		for _, r := range recs {
+			losses[extra] = append(losses[extra], r.TrainLoss)
+		}
+	}
+	if slices.Equal(losses["grad_accum=2"], losses["grad_accum=2;sgt_draw=micro"]) {
+		t.Error("grad_accum=2: drawing per micro-batch changed nothing")
+	}
+	if !slices.Equal(losses["sgt_draw=micro"], losses[""]) {
+		t.Errorf("one micro-batch: sgt_draw=micro %v, default %v: want the same run", losses["sgt_draw=micro"], losses[""])
+	}
+}
+
+// TestSGTSettings: p given directly guides floor(N·p) steps as the reference does, the solved p
+// round(N·p); bad values of each SGT setting fail with one line naming it.
+func TestSGTSettings(t *testing.T) {
+	for _, c := range []struct {
+		settings string
+		guided   int64
+		err      string
+	}{
+		{"train_steps=100;sgt=flops;sgt_p=0.29", 28, ""},
+		{"train_steps=100;sgt=steps;sgt_ratio=0.25", 25, ""},
+		{"train_steps=100;sgt=flops;sgt_p=1.5", 0, "sgt_p=1.5: guide plan: p must be in [0, 1]"},
+		{"train_steps=100;sgt=steps;sgt_ratio=0", 0, "sgt_ratio=0 must be in (0, 1]"},
+		{"train_steps=100;sgt=steps;sgt_skip=layer", 0, `unknown sgt_skip "layer": allowed values are matrix, shared`},
+		{"train_steps=100;sgt=steps;sgt_draw=epoch", 0, `unknown sgt_draw "epoch": allowed values are step, micro`},
+		{"train_steps=100;sgt=steps;sgt_guide_init=zero", 0, `unknown sgt_guide_init "zero": allowed values are merged, reference`},
+		{"train_steps=100;sgt=always", 0, `unknown sgt "always": allowed values are off, steps, flops`},
+	} {
+		ctx := DefaultContext()
+		if _, err := commandline.ParseContextSettings(ctx, c.settings); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := ModelConfig(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := NewSGT(ctx, cfg, cfg.Steps())
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: error %v, want %q", c.settings, err, c.err)
+			}
+			continue
+		}
+		if err != nil || s.Schedule.Steps != c.guided {
+			t.Errorf("%s: window %d (%v), want %d", c.settings, s.Schedule.Steps, err, c.guided)
+		}
 	}
 }
