@@ -164,9 +164,9 @@ func TrainSGT(backend backends.Backend, backendName string, ctx *context.Context
 	if err != nil {
 		return res, err
 	}
-	base := cfg.Steps()
-	if base <= 0 {
-		return res, fmt.Errorf("the token budget %d buys no step of %d tokens: -set train_steps=N", cfg.Tokens, cfg.TokensPerStep())
+	base, err := train.BaseSteps(cfg)
+	if err != nil {
+		return res, err
 	}
 	sgt, err := train.NewSGT(ctx, cfg, base)
 	if err != nil {

@@ -60,9 +60,9 @@ func setup(ctx *context.Context, opts Options) (*runState, error) {
 	if err := r.prepareData(); err != nil {
 		return nil, err
 	}
-	base := r.cfg.Steps()
-	if base <= 0 {
-		return nil, fmt.Errorf("the token budget %d buys no step of %d tokens: -set train_steps=N", r.cfg.Tokens, r.cfg.TokensPerStep())
+	base, err := BaseSteps(r.cfg)
+	if err != nil {
+		return nil, err
 	}
 	if r.sgt, err = NewSGT(ctx, r.cfg, base); err != nil {
 		return nil, err

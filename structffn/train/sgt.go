@@ -152,6 +152,16 @@ func (s SGT) expectedGuideFLOPs(cfg model.Config, done int64) float64 {
 	return guide.GuideTrainFLOPs(cfg, s.Schedule, 0, done)
 }
 
+// BaseSteps is the number of optimizer steps cfg's token budget buys (N, before fixed-FLOPs SGT's
+// replay), or an error naming the fix when it buys none.
+func BaseSteps(cfg model.Config) (int64, error) {
+	n := cfg.Steps()
+	if n <= 0 {
+		return 0, fmt.Errorf("the token budget %d buys no step of %d tokens: -set train_steps=N", cfg.Tokens, cfg.TokensPerStep())
+	}
+	return n, nil
+}
+
 // Planned is what a run of a context's hyperparameters will do, worked out before any data is read:
 // its model (with the vocabulary its tokenizer setting gives), its optimizer steps (with
 // fixed-FLOPs SGT's replay), the tokens it trains on and its training FLOPs in the paper's
@@ -176,9 +186,9 @@ func Plan(ctx *context.Context) (Planned, error) {
 	if err := cfg.Validate(); err != nil {
 		return Planned{}, err
 	}
-	base := cfg.Steps()
-	if base <= 0 {
-		return Planned{}, fmt.Errorf("the token budget %d buys no step of %d tokens: -set train_steps=N", cfg.Tokens, cfg.TokensPerStep())
+	base, err := BaseSteps(cfg)
+	if err != nil {
+		return Planned{}, err
 	}
 	s, err := NewSGT(ctx, cfg, base)
 	if err != nil {
