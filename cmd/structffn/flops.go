@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
 )
@@ -39,14 +40,18 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 }
 
 func runFLOPs(args []string) error {
-	fs := newFlagSet("flops", "[-json] [-preset NAME [-structure K] [-fraction F] [-tokens N]]")
+	fs := newFlagSet("flops", "[-json] [-sgt] [-preset NAME [-structure K] [-fraction F] [-tokens N]]")
 	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
+	sgt := fs.Bool("sgt", false, "instead: what self-guided training costs each structured model (its guides' FLOPs share, p, and each mode's FLOPs over the plain run's, expected and computed)")
 	preset := fs.String("preset", "", "one preset instead of the paper's table (e.g. tiny, mini, s, m-wide)")
 	structure := fs.String("structure", "", "with -preset: one structure (dense, lowrank, blockdense, blockshuffle); default all")
 	fraction := fs.Float64("fraction", 0, "with -preset: FFN parameter fraction of the structured blocks; default the paper's 0.625 and 0.3125")
 	tokens := fs.Int64("tokens", 0, "with -preset: training tokens (default the preset's budget)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *sgt {
+		return printSGTCost(*preset, *structure, *fraction, *tokens, *asJSON)
 	}
 	var rows []model.FLOPsRow
 	if *preset == "" {
@@ -154,5 +159,78 @@ func printFLOPsTable(w io.Writer, rows []model.FLOPsRow) error {
 FLOPs: 3 x forward x tokens, forward per token = 2L(2ad + 2 h_d n_kv d + 2sa) + 2 FFN + 2Vd (PAPER.md section 4);
 steps = floor(tokens / (batch x context)) = floor(tokens / 524288) for the paper's models. Params include biases and norms; FFN params are weight matrices only.`))
 	}
+	return nil
+}
+
+// sgtCostRow is one structured model's SGT cost (flops -sgt).
+type sgtCostRow struct {
+	Preset    string  `json:"preset"`
+	Structure string  `json:"structure"`
+	Fraction  float64 `json:"fraction"`
+	Steps     int64   `json:"steps"` // N, the base steps of the preset's budget (or -tokens)
+	guide.Cost
+}
+
+// printSGTCost prints guide.SGTCost for the 32% (or -fraction) structured models of one preset, or of
+// the CPU and paper presets.
+func printSGTCost(preset, structure string, fraction float64, tokens int64, asJSON bool) error {
+	presets := append(append([]string{}, model.CPUPresets...), model.PaperPresets...)
+	if preset != "" {
+		presets = []string{preset}
+	}
+	if fraction == 0 {
+		fraction = linear.Fraction32
+	}
+	kinds := []linear.Kind{linear.LowRank, linear.BlockDense, linear.BlockShuffle}
+	if structure != "" {
+		k, err := linear.ParseKind(structure)
+		if err != nil {
+			return err
+		}
+		if k == linear.Dense {
+			return fmt.Errorf("-sgt -structure dense: a dense model has nothing to guide")
+		}
+		kinds = []linear.Kind{k}
+	}
+	var rows []sgtCostRow
+	for _, name := range presets {
+		dense, err := model.Preset(name)
+		if err != nil {
+			return err
+		}
+		if tokens > 0 {
+			dense.Tokens = tokens
+		}
+		for _, k := range kinds {
+			cfg, err := dense.WithStructure(k, fraction)
+			if err != nil {
+				return fmt.Errorf("%s %s at fraction %g: %w", name, k, fraction, err)
+			}
+			c, err := guide.SGTCost(dense, cfg, cfg.Steps(), 0.5)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, sgtCostRow{Preset: name, Structure: k.String(), Fraction: fraction, Steps: cfg.Steps(), Cost: c})
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "preset\tstructure\tsetting\tmatrices\tsteps N\tguides/model\tp\tsgt=steps: expected\tcomputed\tsgt=flops: expected\tcomputed\t")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.3f\t%.3f\t%.3fx\t%.3fx\t%.3fx\t%.3fx\t\n", r.Preset, r.Structure, linear.FractionName(r.Fraction),
+			r.Matrices, r.Steps, r.GuideShare, r.P, r.StepsExpected, r.StepsComputed, r.FLOPsExpected, r.FLOPsComputed)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, strings.TrimSpace(`
+guides/model: the guides' training FLOPs per token over the structured model's (g). Each mode's training FLOPs over
+the plain structured run of the same N steps: expected, the paper's accounting (a guide costs α x a dense layer,
+mean α = 1/2 over a cosine window); computed, what the guided graph computes (every guide on each window step,
+skipped ones masked). sgt=steps guides the first N/2 steps; sgt=flops trains N(1+p) steps, guided over p·N.`))
 	return nil
 }

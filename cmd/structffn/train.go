@@ -51,7 +51,7 @@ func runTrain(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "done: %d steps, final val loss %.4f, run directory %s\n", res.Steps, res.ValLoss, res.RunDir)
+	fmt.Fprintf(stdout, "done: %d steps, final val loss %.4f, %d graphs compiled, run directory %s\n", res.Steps, res.ValLoss, res.Compiles, res.RunDir)
 	return nil
 }
 

@@ -83,3 +83,45 @@ func sameShape(a, b model.Config) error {
 	}
 	return nil
 }
+
+// Cost is what self-guided training adds to a structured model's run, as training FLOPs relative
+// to the plain run of the structured model over the same N base steps: by the paper's accounting
+// (each guide at α × a dense layer in expectation) and as the guided graph computes it (every guide
+// on every step of the window, the skipped ones masked; an upper bound, since steps whose draw
+// skips every guide may run the plain graph).
+type Cost struct {
+	Matrices   int     `json:"matrices"`    // guided matrices
+	GuideShare float64 `json:"guide_share"` // g: the guides' training FLOPs per token over the structured model's
+	P          float64 `json:"p"`           // fixed-FLOPs p (SolveP)
+	// Fixed-steps mode, guided over the first floor(N·ratio) of N steps.
+	StepsExpected float64 `json:"steps_expected"`
+	StepsComputed float64 `json:"steps_computed"`
+	// Fixed-FLOPs mode: N(1+p) steps, guided over the first round(p·N).
+	FLOPsExpected float64 `json:"flops_expected"`
+	FLOPsComputed float64 `json:"flops_computed"`
+}
+
+// SGTCost is Cost for structured (the same shape as dense but for the FFN) trained n base steps,
+// with the fixed-steps window ratio and the cosine schedule.
+func SGTCost(dense, structured model.Config, n int64, ratio float64) (Cost, error) {
+	p, err := SolveP(dense, structured)
+	if err != nil {
+		return Cost{}, err
+	}
+	plan, err := NewPlan(n, p)
+	if err != nil {
+		return Cost{}, err
+	}
+	c := Cost{Matrices: GuidedMatrices(structured), P: p}
+	perToken := float64(structured.TrainFLOPsPerToken())
+	c.GuideShare = float64(GuideTrainFLOPsPerToken(structured)) / perToken
+	plain := perToken * float64(n) // per token of a step: tokens per step cancel
+	steps := Schedule{Kind: Cosine, Steps: Window(n, ratio)}
+	c.StepsExpected = 1 + c.GuideShare*ExpectedGuideFraction(steps, 0, n)
+	c.StepsComputed = 1 + c.GuideShare*float64(steps.Steps)/float64(n)
+	flops := plan.Schedule()
+	base := perToken * float64(plan.TotalSteps)
+	c.FLOPsExpected = (base + c.GuideShare*perToken*ExpectedGuideFraction(flops, 0, plan.TotalSteps)*float64(plan.TotalSteps)) / plain
+	c.FLOPsComputed = (base + c.GuideShare*perToken*float64(plan.GuidedSteps)) / plain
+	return c, nil
+}

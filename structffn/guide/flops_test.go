@@ -198,3 +198,36 @@ func TestFixedFLOPsBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestSGTCost: fixed-FLOPs SGT's expected FLOPs are the dense model's (the p equation, up to the
+// rounding of p·N and the discrete mean of α); fixed-steps mode costs 1 + g/4 expected and 1 + g/2
+// computed (the window is N/2 and every guide is computed on it); computed is never below expected.
+func TestSGTCost(t *testing.T) {
+	for _, name := range []string{"tiny", "mini", "s", "xl"} {
+		dense, err := model.Preset(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []linear.Kind{linear.LowRank, linear.BlockDense, linear.BlockShuffle} {
+			cfg, err := dense.WithStructure(k, linear.Fraction32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := cfg.Steps()
+			c, err := SGTCost(dense, cfg, n, 0.5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ratio := float64(dense.TrainFLOPsPerToken()) / float64(cfg.TrainFLOPsPerToken())
+			if math.Abs(c.FLOPsExpected-ratio) > 0.01*ratio {
+				t.Errorf("%s %s: sgt=flops expected %.4f, want the dense/structured ratio %.4f", name, k, c.FLOPsExpected, ratio)
+			}
+			if math.Abs(c.StepsExpected-(1+c.GuideShare/4)) > 0.01 || math.Abs(c.StepsComputed-(1+c.GuideShare*float64(n/2)/float64(n))) > 1e-12 {
+				t.Errorf("%s %s: sgt=steps %.4f / %.4f, want about 1 + g/4 and 1 + g/2 (g = %.4f)", name, k, c.StepsExpected, c.StepsComputed, c.GuideShare)
+			}
+			if c.StepsComputed < c.StepsExpected || c.FLOPsComputed < c.FLOPsExpected || c.Matrices != GuidedMatrices(cfg) {
+				t.Errorf("%s %s: %+v", name, k, c)
+			}
+		}
+	}
+}
