@@ -5,20 +5,26 @@
 # with SGT uses the fixed-FLOPs mode (sgt=flops: N(1+p) steps, the guided steps' data replayed).
 #
 #   structffn/guide/cpu_experiment.sh [OUT]      # ~12 min on 2 cores with the XLA CPU plugin
+# Each run's directory (config.json, metrics.jsonl, train.log; checkpoints are not committed) goes to
+# OUT (default results/sgt-cpu). A finished run (one with its train.log) is skipped and an interrupted
+# one resumes from its checkpoint, so the script can be rerun after any interruption.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-OUT="${1:-runs/sgt-experiment}"
+OUT="${1:-results/sgt-cpu}"
+BIN="$(mktemp -d)/structffn"
+go build -o "$BIN" ./cmd/structffn
 mkdir -p "$OUT"
-go build -o "$OUT/structffn" ./cmd/structffn
 for seed in 0 1 2; do
   for v in "dense:structure=dense;train_steps=500" "lowrank:structure=lowrank;train_steps=604" \
            "lowrank-sgt:structure=lowrank;train_steps=500;sgt=flops"; do
     name=${v%%:*}
-    "$OUT/structffn" train -out "$OUT/$name-s$seed" -set "${v#*:};seed=$seed;eval_every=500;log_every=100" >"$OUT/$name-s$seed.log"
+    [ -f "$OUT/$name-s$seed/train.log" ] && continue # finished (the log is moved in after the last step)
+    "$BIN" train -out "$OUT/$name-s$seed" -set "${v#*:};seed=$seed;eval_every=50;log_every=25" >"$OUT/$name-s$seed.log"
+    mv "$OUT/$name-s$seed.log" "$OUT/$name-s$seed/train.log"
   done
 done
-"$OUT/structffn" runs "$OUT"/*-s[012]
-"$OUT/structffn" runs -json "$OUT"/*-s[012] | python3 -c '
+"$BIN" runs "$OUT"/*-s[012]
+"$BIN" runs -json "$OUT"/*-s[012] | python3 -c '
 import json, sys, statistics as st, collections
 g = collections.defaultdict(list)
 for line in sys.stdin:
