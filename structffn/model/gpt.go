@@ -67,12 +67,12 @@ func Hidden(ctx *context.Context, cfg Config, tokens *Node, opts Options) *Node 
 	if seq := tokens.Shape().Dim(1); seq > cfg.Context {
 		panic(fmt.Errorf("model: sequence of %d tokens is longer than the context (%d)", seq, cfg.Context))
 	}
-	positions := Iota(tokens.Graph(), shapesOf(dtypes.Int32, tokens.Shape().Dim(1)), 0) // [seq]
-	return hidden(ctx, cfg, tokens, positions, nil, opts)
+	return hidden(ctx, cfg, tokens, nil, nil, opts)
 }
 
-// hidden is Hidden for tokens [batch, seq] at the given positions [seq] (int32), with one KV cache
-// per block when decoding (nil otherwise).
+// hidden is Hidden for tokens [batch, seq] at the given positions [seq] (int32; nil: 0…seq-1, whose
+// RoPE tables are then constants computed on the host), with one KV cache per block when decoding
+// (nil otherwise).
 func hidden(ctx *context.Context, cfg Config, tokens, positions *Node, caches []*kvCache, opts Options) *Node {
 	g := tokens.Graph()
 	dtype := opts.Dtype
@@ -81,7 +81,12 @@ func hidden(ctx *context.Context, cfg Config, tokens, positions *Node, caches []
 	}
 	x := Gather(embeddings(ctx, cfg, g), ExpandAxes(tokens, -1)) // [batch, seq, d]
 	x = ConvertDType(x, dtype)
-	rope := newRoPE(cfg, positions, dtype)
+	var rope *rotary
+	if positions == nil {
+		rope = staticRoPE(cfg, g, tokens.Shape().Dim(1), dtype)
+	} else {
+		rope = newRoPE(cfg, positions, dtype)
+	}
 	for layer := range cfg.Layers {
 		var cache *kvCache
 		if caches != nil {
