@@ -28,9 +28,10 @@ import (
 )
 
 var benchCommands = map[string]func(args []string) error{
-	"decode": runBenchDecode,
-	"ffn":    runBenchFFN,
-	"train":  runBenchTrain,
+	"breakdown": runBenchBreakdown,
+	"decode":    runBenchDecode,
+	"ffn":       runBenchFFN,
+	"train":     runBenchTrain,
 }
 
 func runBench(args []string) error {
@@ -312,7 +313,7 @@ const torchPythonEnv = "STRUCTFFN_TORCH_PYTHON"
 
 // runReference runs the PyTorch reference script on the model of ctx's hyperparameters and parses
 // its JSON line. Shape overrides map to the script's flags (context -> --ctx, learning_rate -> --lr).
-func runReference(script string, ctx *context.Context, warmup, steps int, minTime time.Duration, peak float64) (bench.TrainResult, error) {
+func runReference(script string, ctx *context.Context, warmup, steps int, minTime time.Duration, peak float64, extra ...string) (bench.TrainResult, error) {
 	var ref bench.TrainResult
 	py := os.Getenv(torchPythonEnv)
 	if py == "" {
@@ -335,6 +336,7 @@ func runReference(script string, ctx *context.Context, warmup, steps int, minTim
 	if lr := train.Param[float64](ctx, train.ParamLearningRate); lr != 0 {
 		args = append(args, "--lr", strconv.FormatFloat(lr, 'g', -1, 64))
 	}
+	args = append(args, extra...)
 	fmt.Fprintf(stderr, "bench train: PyTorch reference: %s %s\n", py, strings.Join(args, " "))
 	cmd := exec.Command(py, args...)
 	cmd.Stderr = stderr
@@ -391,4 +393,139 @@ func parseFloats(flagName, s string) ([]float64, error) {
 		out = append(out, x)
 	}
 	return out, nil
+}
+
+func runBenchBreakdown(args []string) error {
+	fs := newFlagSet("bench breakdown", "[-set \"k=v;...\"] [-backend NAME] [-rounds N] [-steps N] [-min_time D] [-reference] [-json]")
+	settings := fs.String("set", "", "model as for train, e.g. -set=\"preset=mini;structure=dense\"")
+	backendName := fs.String("backend", "", backendHelp)
+	rounds := fs.Int("rounds", 2, "time every variant this many times over, in turns; the fastest round counts")
+	steps := fs.Int("steps", 5, "measure at least this many steps per variant and round")
+	minTime := fs.Duration("min_time", 3*time.Second, "and at least this long")
+	asJSON := fs.Bool("json", false, "print the breakdown(s) as JSON, one object per line")
+	reference := fs.Bool("reference", false, "break the PyTorch reference's step down the same way (its --ablate variants), side by side")
+	script := fs.String("reference_script", "structffn/bench/pytorch/train_bench.py", "path of the PyTorch reference script")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *rounds < 1 || *steps < 1 || *minTime < 0 {
+		return fmt.Errorf("-rounds and -steps must be at least 1 and -min_time not negative (got %d, %d, %v)", *rounds, *steps, *minTime)
+	}
+	ctx := train.DefaultContext()
+	if _, err := commandline.ParseContextSettings(ctx, *settings); err != nil {
+		return fmt.Errorf("-set: %v", err)
+	}
+	b, config, err := backend.New(train.BackendName(ctx, *backendName))
+	if err != nil {
+		return err
+	}
+	defer b.Finalize()
+	peak := backend.PeakTFLOPs(config)
+	fmt.Fprintf(stderr, "bench breakdown on %s: %d rounds of every variant ...\n", config, *rounds)
+	ours, err := bench.Breakdown(b, config, ctx, *steps, *minTime, *rounds, peak)
+	if err != nil {
+		return err
+	}
+	var ref *bench.BreakdownResult
+	if *reference {
+		r, err := referenceBreakdown(*script, ctx, ours, *steps, *minTime, *rounds, peak)
+		if err != nil {
+			return err
+		}
+		ref = &r
+	}
+	if *asJSON {
+		printJSONLine(stdout, ours)
+		if ref != nil {
+			printJSONLine(stdout, *ref)
+		}
+		return nil
+	}
+	printTrain(ours.Model, false)
+	cols := []bench.BreakdownResult{ours}
+	if ref != nil {
+		printTrain(ref.Model, false)
+		cols = append(cols, *ref)
+	}
+	header := "| kind of work | " + config + " ms | share |"
+	sep := "|---|---|---|"
+	if ref != nil {
+		header += " " + ref.Model.Backend + " ms | share | ratio |"
+		sep += "---|---|---|"
+	}
+	fmt.Fprintln(stdout, header)
+	fmt.Fprintln(stdout, sep)
+	refRows := map[string]bench.BreakdownRow{}
+	if ref != nil {
+		for _, r := range ref.Rows {
+			refRows[r.Kind] = r
+		}
+	}
+	line := func(kind string, a float64, share float64, rb *bench.BreakdownRow) {
+		l := fmt.Sprintf("| %s | %.1f | %.0f%% |", kind, a, 100*share)
+		if ref != nil {
+			if rb == nil {
+				l += " - | - | - |"
+			} else {
+				ratio := "-"
+				if rb.Ms > 0.5 && a > 0 {
+					ratio = fmt.Sprintf("%.2fx", a/rb.Ms)
+				}
+				l += fmt.Sprintf(" %.1f | %.0f%% | %s |", rb.Ms, 100*rb.Share, ratio)
+			}
+		}
+		fmt.Fprintln(stdout, l)
+	}
+	for _, r := range ours.Rows {
+		var rb *bench.BreakdownRow
+		if x, ok := refRows[r.Kind]; ok {
+			rb = &x
+		}
+		line(r.Kind, r.Ms, r.Share, rb)
+	}
+	full := bench.BreakdownRow{Kind: "whole step", Ms: cols[len(cols)-1].Model.MsPerStep, Share: 1}
+	line("whole step", ours.Model.MsPerStep, 1, map[bool]*bench.BreakdownRow{true: &full, false: nil}[ref != nil])
+	for _, c := range cols {
+		for _, v := range c.Variants {
+			if v.Name == bench.VariantFull {
+				fmt.Fprintf(stdout, "%s: first step (compilation included) %.0f ms\n", c.Model.Backend, v.FirstMs)
+			}
+		}
+	}
+	fmt.Fprintln(stdout, "Each row: the step's time minus the time of the step without that work (model.Ablation); variants timed in turns, the fastest of the rounds counts.")
+	return nil
+}
+
+// referenceBreakdown runs the PyTorch reference once per variant (its --ablate), rounds times over in
+// turns, and splits its step the same way as ours.
+func referenceBreakdown(script string, ctx *context.Context, ours bench.BreakdownResult, steps int, minTime time.Duration, rounds int, peak float64) (bench.BreakdownResult, error) {
+	var res bench.BreakdownResult
+	best := map[string]bench.TrainResult{}
+	for range rounds {
+		for _, v := range ours.Variants {
+			name := v.Name
+			if name == bench.VariantOverhead {
+				continue
+			}
+			if name == bench.VariantFull {
+				name = "none"
+			}
+			r, err := runReference(script, ctx, 2, steps, minTime, peak, "--ablate", name)
+			if err != nil {
+				return res, err
+			}
+			if b, ok := best[v.Name]; !ok || r.MsPerStep < b.MsPerStep {
+				best[v.Name] = r
+			}
+		}
+	}
+	ms := map[string]float64{}
+	for _, v := range ours.Variants {
+		if r, ok := best[v.Name]; ok {
+			ms[v.Name] = r.MsPerStep
+			res.Variants = append(res.Variants, bench.BreakdownVariant{Name: v.Name, MsPerStep: r.MsPerStep})
+		}
+	}
+	res.Model, res.Rows, res.Rounds = best[bench.VariantFull], bench.BreakdownKinds(ms), rounds
+	return res, nil
 }

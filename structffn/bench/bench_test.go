@@ -12,6 +12,7 @@ import (
 
 	"github.com/structffn/structffn/internal/testbackend"
 	"github.com/structffn/structffn/structffn/linear"
+	"github.com/structffn/structffn/structffn/model"
 	"github.com/structffn/structffn/structffn/train"
 )
 
@@ -180,5 +181,55 @@ func TestTrainSGT(t *testing.T) {
 		if tc.settings == "sgt=steps" && s.WindowSteps != 6 {
 			t.Errorf("sgt=steps over 12 steps: window %d, want 6", s.WindowSteps)
 		}
+	}
+}
+
+// TestBreakdownKinds: each row is the difference of its two variants, "rest" what they leave of
+// the whole step, shares of the whole step; missing variants drop their rows.
+func TestBreakdownKinds(t *testing.T) {
+	ms := map[string]float64{VariantFull: 100, "gelu": 97, "ffn": 67, "softmax": 95, "attention": 75, "rope": 98,
+		"projections": 90, "norm": 94, "head": 96, VariantNoUpdate: 92, VariantOverhead: 1}
+	rows := BreakdownKinds(ms)
+	want := map[string]float64{"FFN matmuls (fc1, fc2, biases)": 30, "GELU": 3, "attention matmuls (QKᵀ, AV)": 20,
+		"softmax, mask and scale": 5, "RoPE": 2, "Q, K, V, O projections": 10, "LayerNorms": 6, "LM head (logits) and loss": 4,
+		"optimizer (clipping, AdamW)": 8, "executor and host (parameters in, dispatch, loss out)": 1,
+		"rest (embedding, residuals, reshapes, transposes)": 11}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d: %+v", len(rows), len(want), rows)
+	}
+	for _, r := range rows {
+		if w, ok := want[r.Kind]; !ok || math.Abs(r.Ms-w) > 1e-9 || math.Abs(r.Share-w/100) > 1e-12 {
+			t.Errorf("%s: %g ms (%g), want %g", r.Kind, r.Ms, r.Share, w)
+		}
+	}
+	delete(ms, "rope")
+	if rows := BreakdownKinds(ms); len(rows) != len(want)-1 {
+		t.Errorf("without the rope variant: %d rows, want %d", len(rows), len(want)-1)
+	}
+	if BreakdownKinds(map[string]float64{"gelu": 1}) != nil {
+		t.Error("rows without the full step")
+	}
+}
+
+// TestBreakdown runs every variant once on a small model: each is timed, and the rows sum to the
+// whole step.
+func TestBreakdown(t *testing.T) {
+	ctx := train.DefaultContext()
+	if _, err := commandline.ParseContextSettings(ctx, "layers=2;d_model=32;heads=2;head_dim=16;ffn=128;context=16;batch=4"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Breakdown(testbackend.Go(t), "go", ctx, 1, 0, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Variants) != 2+len(model.Ablations)+1 || res.Model.TokPerS <= 0 {
+		t.Fatalf("variants %+v, model %+v", res.Variants, res.Model)
+	}
+	sum := 0.0
+	for _, r := range res.Rows {
+		sum += r.Ms
+	}
+	if full := res.Variants[0].MsPerStep; res.Variants[0].Name != VariantFull || math.Abs(sum-full) > 1e-9*full {
+		t.Errorf("rows sum to %g ms, the full step is %g", sum, full)
 	}
 }

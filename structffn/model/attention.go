@@ -109,17 +109,22 @@ func (r *rotary) apply(x *Node) *Node {
 // 1/sqrt(head_dim), biased Q/K/V/O projections: x [batch, seq, d] -> [batch, seq, d]. With a
 // KV cache (decoding), the new keys and values are written into it at the tokens' positions and the
 // queries attend to every cached position up to their own.
-func attention(ctx *context.Context, cfg Config, x *Node, rope *rotary, cache *kvCache) *Node {
+func attention(ctx *context.Context, cfg Config, x *Node, rope *rotary, cache *kvCache, ablate Ablation) *Node {
 	batch, seq := x.Shape().Dim(0), x.Shape().Dim(1)
 	d, hd := cfg.DModel, cfg.HeadDim
 	nkv, group := cfg.KVHeads, cfg.Heads/cfg.KVHeads
 	proj := func(name string, out int) *Node {
+		if ablate == AblateProjections {
+			return x // [b, s, d], d = out (Config.CheckAblation)
+		}
 		return linear.Layer(ctx.In(name), linear.Spec{Kind: linear.Dense, In: d, Out: out, Bias: true}, x)
 	}
 	q := Reshape(proj("q", cfg.AttnWidth()), batch, seq, cfg.Heads, hd) // [b, s, H, hd]
 	k := Reshape(proj("k", cfg.KVWidth()), batch, seq, nkv, hd)         // [b, s, nkv, hd]
 	v := Reshape(proj("v", cfg.KVWidth()), batch, seq, nkv, hd)         // [b, s, nkv, hd]
-	q, k = rope.apply(q), rope.apply(k)
+	if ablate != AblateRoPE {
+		q, k = rope.apply(q), rope.apply(k)
+	}
 	g := x.Graph()
 	qpos, kpos := rope.positions, rope.positions // [q], [k]
 	kv := "bknd"                                 // Einsum axes of k and v
@@ -131,17 +136,34 @@ func attention(ctx *context.Context, cfg Config, x *Node, rope *rotary, cache *k
 	}
 
 	// Query head h = n·group + j uses key/value head n (GQA; group = 1 is plain MHA).
-	q = Reshape(q, batch, seq, nkv, group, hd)    // [b, q, n, g, hd]
+	q = Reshape(q, batch, seq, nkv, group, hd) // [b, q, n, g, hd]
+	if ablate == AblateAttention {
+		// v, with q and k kept in the graph (times 0) so that their projections still run.
+		kv := Add(v, MulScalar(k, 0))                                         // [b, s, n, hd]
+		out := BroadcastToDims(ExpandAxes(kv, 3), batch, seq, nkv, group, hd) // [b, q, n, g, hd]
+		return attentionOutput(ctx, cfg, Add(out, MulScalar(q, 0)), batch, seq, ablate)
+	}
 	scores := Einsum("bqngd,"+kv+"->bngqk", q, k) // [b, n, g, q, k]
 	scores = MulScalar(scores, 1/math.Sqrt(float64(hd)))
+	if ablate == AblateSoftmax {
+		return attentionOutput(ctx, cfg, Einsum("bngqk,"+kv+"->bqngd", scores, v), batch, seq, ablate)
+	}
 	causal := GreaterOrEqual(ExpandAxes(qpos, -1), ExpandAxes(kpos, 0)) // [q, k]: key not in the future
 	// Additive mask: 0 where allowed, a large negative where not (finite, so no inf-inf NaN).
 	maskBias := Where(causal, Scalar(g, dtypes.Float32, 0), Scalar(g, dtypes.Float32, -1e30)) // [q, k]
 	masked := Add(ConvertDType(scores, dtypes.Float32), ExpandLeftToRank(maskBias, 5))        // [b, n, g, q, k]
 	probs := ConvertDType(Softmax(masked, -1), x.DType())                                     // [b, n, g, q, k]
 	out := Einsum("bngqk,"+kv+"->bqngd", probs, v)                                            // [b, q, n, g, hd]
-	out = Reshape(out, batch, seq, cfg.AttnWidth())                                           // [b, s, a]
-	return linear.Layer(ctx.In("o"), linear.Spec{Kind: linear.Dense, In: cfg.AttnWidth(), Out: d, Bias: true}, out)
+	return attentionOutput(ctx, cfg, out, batch, seq, ablate)
+}
+
+// attentionOutput is the O projection of the heads' outputs [b, q, n, g, hd]: [b, s, d].
+func attentionOutput(ctx *context.Context, cfg Config, out *Node, batch, seq int, ablate Ablation) *Node {
+	out = Reshape(out, batch, seq, cfg.AttnWidth()) // [b, s, a]
+	if ablate == AblateProjections {
+		return out
+	}
+	return linear.Layer(ctx.In("o"), linear.Spec{Kind: linear.Dense, In: cfg.AttnWidth(), Out: cfg.DModel, Bias: true}, out)
 }
 
 // kvCache is one block's attention state while decoding: the keys and values of every position

@@ -23,6 +23,8 @@ type Options struct {
 	FFNLinear LinearFn
 	// Dtype of the activations (float32 when zero); weights stay float32 masters and are cast.
 	Dtype dtypes.DType
+	// Ablate, for time breakdowns only, replaces one kind of work by a stand-in (see Ablation).
+	Ablate Ablation
 }
 
 // Logits returns the next-token logits [batch, seq, vocab] (float32) for tokens [batch, seq] (int32),
@@ -43,6 +45,15 @@ func lmHead(ctx *context.Context, cfg Config, h *Node) *Node {
 // Loss returns the mean next-token cross-entropy (scalar, float32) of predicting targets [batch, seq]
 // from inputs [batch, seq].
 func Loss(ctx *context.Context, cfg Config, inputs, targets *Node, opts Options) *Node {
+	if opts.Ablate == AblateHead {
+		h := Hidden(ctx, cfg, inputs, opts) // [batch, seq, d]
+		c := make([]float32, cfg.DModel)
+		for i := range c {
+			c[i] = float32(i%7) - 3
+		}
+		hc := DotGeneral(ConvertDType(h, dtypes.Float32), []int{2}, nil, Const(h.Graph(), c), []int{0}, nil) // [batch, seq]
+		return ReduceAllMean(hc)
+	}
 	return CrossEntropy(Logits(ctx, cfg, inputs, opts), targets)
 }
 
@@ -94,7 +105,15 @@ func hidden(ctx *context.Context, cfg Config, tokens, positions *Node, caches []
 		}
 		x = block(ctx.Inf("block_%02d", layer), cfg, layer, x, rope, cache, opts)
 	}
-	return layerNorm(ctx.In("ln_f"), cfg, x)
+	return norm(ctx.In("ln_f"), cfg, x, opts)
+}
+
+// norm is layerNorm, or the identity under AblateNorm.
+func norm(ctx *context.Context, cfg Config, x *Node, opts Options) *Node {
+	if opts.Ablate == AblateNorm {
+		return x
+	}
+	return layerNorm(ctx, cfg, x)
 }
 
 // embeddings returns the token embedding table E [vocab, d], N(0, 0.02²) at initialisation.
@@ -107,9 +126,20 @@ func embeddings(ctx *context.Context, cfg Config, g *Graph) *Node {
 
 // block is one pre-LayerNorm transformer block: x + Attn(LN(x)), then + FFN(LN(x)).
 func block(ctx *context.Context, cfg Config, layer int, x *Node, rope *rotary, cache *kvCache, opts Options) *Node {
-	x = Add(x, attention(ctx.In("attn"), cfg, layerNorm(ctx.In("ln1"), cfg, x), rope, cache)) // [batch, seq, d]
+	x = Add(x, attention(ctx.In("attn"), cfg, norm(ctx.In("ln1"), cfg, x, opts), rope, cache, opts.Ablate)) // [batch, seq, d]
 	fc1, fc2 := cfg.FFNSpecs(layer)
-	return Add(x, FFN(ctx.In("ffn"), fc1, fc2, layerNorm(ctx.In("ln2"), cfg, x), opts.FFNLinear)) // [batch, seq, d]
+	h := norm(ctx.In("ln2"), cfg, x, opts) // [batch, seq, d]
+	switch opts.Ablate {
+	case AblateFFN:
+		return Add(x, h)
+	case AblateGELU:
+		lin := opts.FFNLinear
+		if lin == nil {
+			lin = linear.Layer
+		}
+		return Add(x, lin(ctx.In("ffn").In("fc2"), fc2, lin(ctx.In("ffn").In("fc1"), fc1, h)))
+	}
+	return Add(x, FFN(ctx.In("ffn"), fc1, fc2, h, opts.FFNLinear)) // [batch, seq, d]
 }
 
 // FFN is fc2(GELU_tanh(fc1(x))) with fc1: d→f and fc2: f→d built by lin (linear.Layer when nil)

@@ -33,6 +33,11 @@ type Stepper struct {
 	Guides    *guide.Guides // nil: no guided graph
 	GradAccum int           // micro-batches per optimizer step
 	Parallel  *DataParallel // nil: one device
+	// For time breakdowns (bench.Breakdown) only: Ablate builds the model with one kind of work
+	// replaced (model.Ablation), and SkipUpdate computes the gradients but applies no update (their
+	// sum, times 0, joins the loss, so that nothing is optimised away).
+	Ablate     model.Ablation
+	SkipUpdate bool
 
 	backend backends.Backend
 	ctx     *context.Context
@@ -189,15 +194,27 @@ func (s *Stepper) exec(kind stepKind) (*context.Exec, error) {
 func (s *Stepper) graph(ctx *context.Context, kind stepKind, tokens, targets *Node) *Node {
 	g := tokens.Graph()
 	ctx.SetTraining(g, kind.phase != evaluate)
-	opts := model.Options{Dtype: s.Dtype}
+	opts := model.Options{Dtype: s.Dtype, Ablate: s.Ablate}
 	if kind.guided {
 		opts.FFNLinear = s.Guides.LinearFn()
 	}
-	loss := model.CrossEntropy(model.Logits(ctx, s.Config, tokens, opts), targets) // scalar
+	loss := model.Loss(ctx, s.Config, tokens, targets, opts) // scalar
 	if kind.phase == evaluate {
 		return loss
 	}
 	grads := ctx.BuildTrainableVariablesGradientsGraph(loss)
+	if s.SkipUpdate {
+		var sum *Node
+		for _, gr := range grads {
+			if t := ReduceAllSum(gr); sum == nil {
+				sum = t
+			} else {
+				sum = Add(sum, t)
+			}
+		}
+		// The sum joins the output (times 0: the loss is unchanged), so nothing is optimised away.
+		return Add(loss, MulScalar(sum, 0))
+	}
 	if s.GradAccum > 1 {
 		// Accumulators keep the sum of the micro-batches' gradients; the applying graph updates
 		// with their mean and zeroes them.

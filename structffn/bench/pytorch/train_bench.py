@@ -40,6 +40,11 @@ PRESETS = {
 }
 KINDS = ("dense", "lowrank", "blockdense", "blockshuffle")
 
+# Ablations (structffn/model/ablation.go), for time breakdowns: one kind of work replaced by a
+# stand-in of the same shape; "no_update" computes the gradients and skips clipping and AdamW.
+ABLATIONS = ("none", "softmax", "attention", "rope", "projections", "gelu", "ffn", "norm", "head", "no_update")
+ABLATE = "none"
+
 
 # ------------------------------------------------------------------------------------------------
 # Sizes and accounting (linear/sizes.go, linear/spec.go, model/accounting.go).
@@ -225,17 +230,26 @@ class Attention(nn.Module):
 
     def forward(self, x, cos, sin):
         b, s, _ = x.shape
-        q = self.q(x).view(b, s, self.heads, self.hd).transpose(1, 2)       # [b, H, s, hd]
-        k = self.k(x).view(b, s, self.kv_heads, self.hd).transpose(1, 2)    # [b, KV, s, hd]
-        v = self.v(x).view(b, s, self.kv_heads, self.hd).transpose(1, 2)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        proj = ABLATE != "projections"
+        q = (self.q(x) if proj else x).view(b, s, self.heads, self.hd).transpose(1, 2)       # [b, H, s, hd]
+        k = (self.k(x) if proj else x).view(b, s, self.kv_heads, self.hd).transpose(1, 2)    # [b, KV, s, hd]
+        v = (self.v(x) if proj else x).view(b, s, self.kv_heads, self.hd).transpose(1, 2)
+        if ABLATE != "rope":
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if self.kv_heads != self.heads:
             # Query head h = n·group + j uses key/value head n (model/attention.go).
             group = self.heads // self.kv_heads
             k = k.repeat_interleave(group, dim=1)
             v = v.repeat_interleave(group, dim=1)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0 / math.sqrt(self.hd))
-        return self.o(out.transpose(1, 2).reshape(b, s, self.heads * self.hd))
+        scale = 1.0 / math.sqrt(self.hd)
+        if ABLATE == "attention":
+            out = v + 0 * k + 0 * q                                        # the core dropped, q and k kept
+        elif ABLATE == "softmax":
+            out = (q @ k.transpose(-1, -2) * scale) @ v                    # no mask, no softmax
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+        out = out.transpose(1, 2).reshape(b, s, self.heads * self.hd)
+        return self.o(out) if proj else out
 
 
 def rotate_half(x):
@@ -254,6 +268,10 @@ class FFN(nn.Module):
         self.fc2 = StructLinear(kind, f, d, rank, nblocks)
 
     def forward(self, x):
+        if ABLATE == "ffn":
+            return x
+        if ABLATE == "gelu":
+            return self.fc2(self.fc1(x))
         return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
 
 
@@ -269,8 +287,12 @@ class Block(nn.Module):
         self.ffn = FFN(kind, d, cfg["ffn"], rank, nb)
 
     def forward(self, x, cos, sin):
-        x = x + self.attn(self.ln1(x), cos, sin)
-        return x + self.ffn(self.ln2(x))
+        x = x + self.attn(norm(self.ln1, x), cos, sin)
+        return x + self.ffn(norm(self.ln2, x))
+
+
+def norm(ln, x):
+    return x if ABLATE == "norm" else ln(x)
 
 
 class GPT(nn.Module):
@@ -300,7 +322,11 @@ class GPT(nn.Module):
         x = self.embed(tokens)
         for blk in self.blocks:
             x = blk(x, cos, sin)
-        logits = F.linear(self.ln_f(x), self.embed.weight)             # tied LM head
+        h = norm(self.ln_f, x)
+        if ABLATE == "head":
+            c = (torch.arange(h.shape[-1], dtype=h.dtype) % 7) - 3      # the Go side's fixed vector
+            return (h @ c).mean()
+        logits = F.linear(h, self.embed.weight)                        # tied LM head
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
@@ -448,6 +474,10 @@ def main(argv=None):
                     help="peak TFLOP/s for MFU (0: cores x 32 FLOP/cycle x 3.5 GHz, as the Go side)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (forward + loss)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ablate", default="none", choices=ABLATIONS,
+                    help="time breakdowns: replace one kind of work by a stand-in (structffn/model/ablation.go)")
+    ap.add_argument("--profile", metavar="N", type=int, default=0,
+                    help="after timing, profile N steps with torch.profiler and print its table (self CPU time by op) to stderr")
     ap.add_argument("--check-params", dest="check_params", action="store_true",
                     help="print params and train_flops_per_token of every preset and structure, and exit")
     ap.add_argument("--check-reference", dest="check_reference", metavar="JSON", nargs="?",
@@ -462,6 +492,8 @@ def main(argv=None):
     if args.check_reference:
         return check_reference(args.check_reference)
 
+    global ABLATE
+    ABLATE = args.ablate
     threads = args.threads or default_cores()
     torch.set_num_threads(threads)
     peak = args.peak_tflops or default_cores() * 32 * 3.5e9 / 1e12
@@ -492,8 +524,9 @@ def main(argv=None):
         loss = fwd(data[:, :-1], data[:, 1:])
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        if ABLATE != "no_update":
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
         return loss.item()
 
     log("train_bench: %s %s R=%d B=%d (%d params) on %s ..." % (
@@ -517,6 +550,12 @@ def main(argv=None):
                heads=cfg["heads"], ffn=cfg["ffn"], ctx=S, batch=B, vocab=V, rank=cfg["rank"],
                nblocks=cfg["nblocks"], params=acc["params"], train_flops_per_token=acc["train_flops_per_token"])
     print(json.dumps(res), flush=True)
+    if args.profile > 0:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(args.profile):
+                step()
+        log(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
     return 0
 
 
