@@ -127,33 +127,42 @@ func attention(ctx *context.Context, cfg Config, x *Node, rope *rotary, cache *k
 	}
 	g := x.Graph()
 	qpos, kpos := rope.positions, rope.positions // [q], [k]
-	kv := "bknd"                                 // Einsum axes of k and v
+	// Heads lead positions in both attention matmuls, so that their batch axes (b, n) lead as the
+	// dot wants them and only q, k and v (not the [q, k] scores) are transposed.
+	k = TransposeAllDims(k, 0, 2, 1, 3) // [b, nkv, s, hd]
+	v = TransposeAllDims(v, 0, 2, 1, 3) // [b, nkv, s, hd]
 	if cache != nil {
-		// The cache keeps heads before positions, [b, nkv, context, hd], so that both attention
-		// matmuls read it in place (batch axes leading, as the dot wants them).
-		k, v = cache.write(TransposeAllDims(k, 0, 2, 1, 3), TransposeAllDims(v, 0, 2, 1, 3)) // [b, nkv, context, hd]
-		kpos, kv = Iota(g, shapesOf(dtypes.Int32, cfg.Context), 0), "bnkd"
+		// The cache keeps this layout, [b, nkv, context, hd], so that both matmuls read it in place.
+		k, v = cache.write(k, v) // [b, nkv, context, hd]
+		kpos = Iota(g, shapesOf(dtypes.Int32, cfg.Context), 0)
 	}
+	nk := k.Shape().Dim(2)
 
-	// Query head h = n·group + j uses key/value head n (GQA; group = 1 is plain MHA).
+	// Query head h = n·group + j uses key/value head n (GQA; group = 1 is plain MHA). The group's
+	// query heads are folded into the query axis: one [g·q, k] score matrix per key/value head.
 	q = Reshape(q, batch, seq, nkv, group, hd) // [b, q, n, g, hd]
 	if ablate == AblateAttention {
 		// v, with q and k kept in the graph (times 0) so that their projections still run.
-		kv := Add(v, MulScalar(k, 0))                                         // [b, s, n, hd]
+		kv := TransposeAllDims(Add(v, MulScalar(k, 0)), 0, 2, 1, 3)           // [b, s, n, hd]
 		out := BroadcastToDims(ExpandAxes(kv, 3), batch, seq, nkv, group, hd) // [b, q, n, g, hd]
 		return attentionOutput(ctx, cfg, Add(out, MulScalar(q, 0)), batch, seq, ablate)
 	}
-	scores := Einsum("bqngd,"+kv+"->bngqk", q, k) // [b, n, g, q, k]
+	q = Reshape(TransposeAllDims(q, 0, 2, 3, 1, 4), batch, nkv, group*seq, hd) // [b, n, g·q, hd]
+	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1})   // [b, n, g·q, k]
 	scores = MulScalar(scores, 1/math.Sqrt(float64(hd)))
+	var probs *Node // [b, n, g·q, k]
 	if ablate == AblateSoftmax {
-		return attentionOutput(ctx, cfg, Einsum("bngqk,"+kv+"->bqngd", scores, v), batch, seq, ablate)
+		probs = scores
+	} else {
+		causal := GreaterOrEqual(ExpandAxes(qpos, -1), ExpandAxes(kpos, 0)) // [q, k]: key not in the future
+		// Additive mask: 0 where allowed, a large negative where not (finite, so no inf-inf NaN).
+		maskBias := Where(causal, Scalar(g, dtypes.Float32, 0), Scalar(g, dtypes.Float32, -1e30)) // [q, k]
+		masked := Reshape(ConvertDType(scores, dtypes.Float32), batch, nkv, group, seq, nk)       // [b, n, g, q, k]
+		masked = Add(masked, ExpandLeftToRank(maskBias, 5))                                       // [b, n, g, q, k]
+		probs = ConvertDType(Reshape(Softmax(masked, -1), batch, nkv, group*seq, nk), x.DType())  // [b, n, g·q, k]
 	}
-	causal := GreaterOrEqual(ExpandAxes(qpos, -1), ExpandAxes(kpos, 0)) // [q, k]: key not in the future
-	// Additive mask: 0 where allowed, a large negative where not (finite, so no inf-inf NaN).
-	maskBias := Where(causal, Scalar(g, dtypes.Float32, 0), Scalar(g, dtypes.Float32, -1e30)) // [q, k]
-	masked := Add(ConvertDType(scores, dtypes.Float32), ExpandLeftToRank(maskBias, 5))        // [b, n, g, q, k]
-	probs := ConvertDType(Softmax(masked, -1), x.DType())                                     // [b, n, g, q, k]
-	out := Einsum("bngqk,"+kv+"->bqngd", probs, v)                                            // [b, q, n, g, hd]
+	out := DotGeneral(probs, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1})       // [b, n, g·q, hd]
+	out = TransposeAllDims(Reshape(out, batch, nkv, group, seq, hd), 0, 3, 1, 2, 4) // [b, q, n, g, hd]
 	return attentionOutput(ctx, cfg, out, batch, seq, ablate)
 }
 
