@@ -2,7 +2,8 @@
 # Issue 14's measurements (docs/PERFORMANCE.md, "Where a training step's time goes"): training
 # throughput of tiny and mini, dense and 32% LowRank, on XLA CPU beside the PyTorch reference (twice
 # each, back to back), the pure-Go backend against GoMLX v0.26.0 as shipped on tiny, and the time
-# breakdown of tiny's and mini's dense step on both sides (bench breakdown -reference). JSON Lines go
+# breakdown of tiny's and mini's dense step on both sides (bench breakdown -reference, and torch.profiler's
+# table of the reference's step). JSON Lines go
 # to OUT (default results/perf-cpu), the tables to OUT/tables.md.
 #
 #   STRUCTFFN_TORCH_PYTHON=~/venv-torch/bin/python structffn/bench/breakdown.sh [OUT]   # ~40 min on 2 cores
@@ -24,7 +25,10 @@ done
 "$BIN" bench train -json -backend go -set "preset=tiny;structure=dense" -steps 3 -min_time 10s 2>/dev/null >>"$OUT/train.jsonl"
 
 for p in tiny mini; do
-  "$BIN" bench breakdown -backend xla:cpu -set "preset=$p;structure=dense" -rounds 3 -reference -json 2>/dev/null >"$OUT/breakdown-$p.jsonl"
+  "$BIN" bench breakdown -backend xla:cpu -set "preset=$p;structure=dense" -rounds 5 -reference -json 2>/dev/null >"$OUT/breakdown-$p.jsonl"
+  # torch.profiler's table of the reference's step (self CPU time by op, 5 steps)
+  "${STRUCTFFN_TORCH_PYTHON:-python3}" structffn/bench/pytorch/train_bench.py --preset "$p" --structure dense \
+    --steps 5 --min_time 0 --profile 5 2>&1 >/dev/null | grep -v -e "^USDT:" -e "gpuGetDeviceCount" >"$OUT/torch-profile-$p.txt"
 done
 
 python3 - "$OUT" <<'PY' | tee "$OUT/tables.md"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces every figure in docs/PERFORMANCE.md: FFN latency tables and training throughput on the
+# Reproduces docs/PERFORMANCE.md's FFN latency tables and its 2026-11-29 training throughput on the
 # pure-Go backend (stock GoMLX v0.26.0 and with this project's fixes), on XLA CPU, and the PyTorch
 # reference back to back. Writes JSON Lines under OUT (default /tmp/structffn-perf) and prints tables.
 #
