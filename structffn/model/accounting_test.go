@@ -31,7 +31,7 @@ func TestAccountingReproducesPaperTables(t *testing.T) {
 					t.Errorf("FFN params %s (%d), paper %s", got, p.FFN, row.FFN)
 				}
 			}
-			if got := PaperFormat(cfg.TrainFLOPs()); got != row.FLOPs {
+			if got := Sig3(cfg.TrainFLOPs()); got != row.FLOPs {
 				t.Errorf("training FLOPs %s (%.5e), paper %s", got, cfg.TrainFLOPs(), row.FLOPs)
 			}
 		})
@@ -53,7 +53,7 @@ func TestPaperFLOPsTableMatchesEveryRow(t *testing.T) {
 	}
 	// Matches must be able to fail.
 	bad := rows[0]
-	bad.PaperFLOPs = "1.69e18"
+	bad.PaperFLOPs = "1.70e18" // s dense is 1.6946e18
 	if bad.Matches() {
 		t.Errorf("Matches() accepted a wrong published figure")
 	}
@@ -82,22 +82,39 @@ func TestTable1RoundedParams(t *testing.T) {
 
 func formatMillions0(n int64) string { return fmt.Sprintf("%.0fM", float64(n)/1e6) }
 
-func TestPaperFormat(t *testing.T) {
+func TestSig3(t *testing.T) {
 	tests := []struct {
 		x    float64
 		want string
 	}{
-		{1.694615e18, "1.70e18"}, // 4 digits: 1.695 -> 3 digits half up: 1.70
-		{1.014809e19, "1.02e19"},
+		{1.694615e18, "1.69e18"}, // s dense: 1.695 at four digits, but 1.69 at three
+		{1.014809e19, "1.01e19"}, // m 32% LowRank
 		{7.034460e19, "7.03e19"},
-		{9.99660e18, "1.00e19"},
+		{9.99660e18, "1.00e19"}, // rounds up into the next decade
 		{2.1025e20, "2.10e20"},
-		{1.2344e18, "1.23e18"},
+		{1.2356e18, "1.24e18"},
+		{0, "0.00e+00"},
 	}
 	for _, tc := range tests {
-		if got := PaperFormat(tc.x); got != tc.want {
-			t.Errorf("PaperFormat(%g) = %s, want %s", tc.x, got, tc.want)
+		if got := Sig3(tc.x); got != tc.want {
+			t.Errorf("Sig3(%g) = %s, want %s", tc.x, got, tc.want)
 		}
+	}
+}
+
+func TestPublishedRows(t *testing.T) {
+	published := 0
+	for _, r := range PaperTable {
+		want := r.Preset == "xl" || r.Preset == "m-wide" || r.Preset == "l-wide"
+		if r.Published() != want {
+			t.Errorf("%s %s: Published() = %v, want %v (only Table 1, xl, and Table 2 are printed in the paper)", r.Preset, r.Structure, r.Published(), want)
+		}
+		if want {
+			published++
+		}
+	}
+	if published != 9 {
+		t.Errorf("%d published rows, want 9 (Table 1's 7, Table 2's 2)", published)
 	}
 }
 

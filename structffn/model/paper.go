@@ -1,10 +1,15 @@
 package model
 
-import "github.com/structffn/structffn/structffn/linear"
+import (
+	"strings"
 
-// PaperRow is one model of the paper's tables, with its published figures as printed
-// (PAPER.md §5: parameters and FFN parameters in millions with one decimal, training FLOPs with three
-// significant digits).
+	"github.com/structffn/structffn/structffn/linear"
+)
+
+// PaperRow is one model of the paper's tables with its figures as printed (parameters and FFN
+// parameters in millions with one decimal, training FLOPs with three significant digits): published
+// for xl (Table 1) and the wide models (Table 2), derived from the reference code's formulas for s, m
+// and l, for which the paper prints no table (Published tells which).
 type PaperRow struct {
 	Preset    string
 	Structure linear.Kind
@@ -14,6 +19,10 @@ type PaperRow struct {
 	FFN       string // Empty where the paper does not print it.
 	FLOPs     string
 }
+
+// Published reports whether the row's figures are printed in the paper (Table 1: xl; Table 2: m-wide,
+// l-wide) rather than derived from the reference code's formulas (s, m, l).
+func (r PaperRow) Published() bool { return r.Preset == "xl" || strings.HasSuffix(r.Preset, "-wide") }
 
 // Config returns the model of the row: the preset with the row's structure.
 func (r PaperRow) Config() (Config, error) {
@@ -28,11 +37,11 @@ func (r PaperRow) Config() (Config, error) {
 	return base.WithStructure(r.Structure, r.Fraction)
 }
 
-// PaperTable is every published figure of PAPER.md §5: the exact-size table for s, m, l and xl
-// (its xl rows are Table 1's models) and Table 2's wide-and-structured models, whose training FLOPs
-// equal the dense m and l models' (the reference code's token budgets 10.58B and 23.36B).
+// PaperTable is the paper's models with their figures: the sizes s, m, l (derived) and xl (Table 1's
+// models), and Table 2's wide-and-structured models, whose training FLOPs equal the dense m and l
+// models' (the reference code's token budgets 10.58B and 23.36B).
 var PaperTable = []PaperRow{
-	{"s", linear.Dense, 1, 0, "109.6M", "56.6M", "1.70e18"},
+	{"s", linear.Dense, 1, 0, "109.6M", "56.6M", "1.69e18"},
 	{"s", linear.LowRank, linear.Fraction63, 0, "90.2M", "37.2M", "1.44e18"},
 	{"s", linear.BlockDense, linear.Fraction63, 0, "90.2M", "37.2M", "1.44e18"},
 	{"s", linear.BlockShuffle, linear.Fraction63, 0, "90.2M", "37.2M", "1.44e18"},
@@ -44,9 +53,9 @@ var PaperTable = []PaperRow{
 	{"m", linear.LowRank, linear.Fraction63, 0, "262.7M", "129.0M", "1.26e19"},
 	{"m", linear.BlockDense, linear.Fraction63, 0, "255.2M", "121.4M", "1.23e19"},
 	{"m", linear.BlockShuffle, linear.Fraction63, 0, "262.7M", "129.0M", "1.26e19"},
-	{"m", linear.LowRank, linear.Fraction32, 0, "202.4M", "68.7M", "1.02e19"},
+	{"m", linear.LowRank, linear.Fraction32, 0, "202.4M", "68.7M", "1.01e19"},
 	{"m", linear.BlockDense, linear.Fraction32, 0, "198.7M", "64.9M", "1.00e19"},
-	{"m", linear.BlockShuffle, linear.Fraction32, 0, "202.4M", "68.7M", "1.02e19"},
+	{"m", linear.BlockShuffle, linear.Fraction32, 0, "202.4M", "68.7M", "1.01e19"},
 
 	{"l", linear.Dense, 1, 0, "729.1M", "453.0M", "7.03e19"},
 	{"l", linear.LowRank, linear.Fraction63, 0, "566.3M", "290.2M", "5.61e19"},
@@ -68,8 +77,9 @@ var PaperTable = []PaperRow{
 	{"l-wide", linear.LowRank, 0, 768, "464.4M", "", "7.03e19"},
 }
 
-// FLOPsRow is one model's exact accounting beside the paper's published figures (empty when the
-// paper has none), as printed by `structffn flops`.
+// FLOPsRow is one model's exact accounting beside the paper's figures (empty when the paper has none;
+// Published false where they are derived from the reference code's formulas), as printed by
+// `structffn flops`.
 type FLOPsRow struct {
 	Preset      string  `json:"preset"`
 	Structure   string  `json:"structure"`
@@ -84,13 +94,28 @@ type FLOPsRow struct {
 	PaperParams string  `json:"paper_params,omitempty"`
 	PaperFFN    string  `json:"paper_ffn_params,omitempty"`
 	PaperFLOPs  string  `json:"paper_train_flops,omitempty"`
+	Published   bool    `json:"published,omitempty"` // the paper figures are printed in the paper (Table 1, Table 2)
 }
 
-// Matches reports whether every published figure of the row is reproduced at its printed precision.
+// Matches reports whether every paper figure of the row is reproduced at its printed precision.
 func (r FLOPsRow) Matches() bool {
 	return (r.PaperParams == "" || r.PaperParams == Millions(r.Params)) &&
 		(r.PaperFFN == "" || r.PaperFFN == Millions(r.FFNParams)) &&
-		(r.PaperFLOPs == "" || r.PaperFLOPs == PaperFormat(r.TrainFLOPs))
+		(r.PaperFLOPs == "" || r.PaperFLOPs == Sig3(r.TrainFLOPs))
+}
+
+// Source names where the row's paper figures come from: "Table 1" (xl), "Table 2" (the wide models),
+// "derived" (s, m, l: the reference code's formulas, no published table), or "" when there are none.
+func (r FLOPsRow) Source() string {
+	switch {
+	case r.PaperParams == "":
+		return ""
+	case !r.Published:
+		return "derived"
+	case strings.HasSuffix(r.Preset, "-wide"):
+		return "Table 2"
+	}
+	return "Table 1"
 }
 
 // NewFLOPsRow computes the accounting of cfg for its token budget.
@@ -112,7 +137,7 @@ func NewFLOPsRowAt(cfg Config, fraction float64) FLOPsRow {
 	return row
 }
 
-// PaperFLOPsTable computes every model of PaperTable beside its published figures.
+// PaperFLOPsTable computes every model of PaperTable beside its paper figures.
 func PaperFLOPsTable() ([]FLOPsRow, error) {
 	rows := make([]FLOPsRow, 0, len(PaperTable))
 	for _, pr := range PaperTable {
@@ -124,7 +149,7 @@ func PaperFLOPsTable() ([]FLOPsRow, error) {
 		if pr.Fraction > 0 {
 			row.Fraction = pr.Fraction
 		}
-		row.PaperParams, row.PaperFFN, row.PaperFLOPs = pr.Params, pr.FFN, pr.FLOPs
+		row.PaperParams, row.PaperFFN, row.PaperFLOPs, row.Published = pr.Params, pr.FFN, pr.FLOPs, pr.Published()
 		rows = append(rows, row)
 	}
 	return rows, nil
@@ -139,7 +164,7 @@ type PaperPerplexity struct {
 }
 
 // PaperPerplexities are Table 1 (xl size, 25.5B tokens) and Table 2's wide-and-structured models
-// against their baselines at equal training FLOPs.
+// against their grouped-query-attention baselines at equal training FLOPs (not the dense models).
 var PaperPerplexities = []PaperPerplexity{
 	{"xl dense", 2.10e20, 12.46},
 	{"xl LowRank 63%", 1.66e20, 12.86},
@@ -148,8 +173,8 @@ var PaperPerplexities = []PaperPerplexity{
 	{"xl LowRank 32%", 1.29e20, 13.55},
 	{"xl BlockDense 32%", 1.27e20, 13.74},
 	{"xl BlockShuffle 32%", 1.29e20, 13.81},
-	{"m baseline (dense/GQA)", 1.55e19, 18.23},
+	{"m GQA baseline", 1.55e19, 18.23},
 	{"m-wide LowRank", 1.55e19, 17.89},
-	{"l baseline (dense/GQA)", 7.03e19, 14.40},
+	{"l GQA baseline", 7.03e19, 14.40},
 	{"l-wide LowRank", 7.03e19, 14.27},
 }

@@ -28,8 +28,8 @@ func Must[T any](v T, err error) T {
 }
 
 // FLOPsTable displays the paper-comparison table of `structffn flops` (parameters, FFN parameters
-// and training FLOPs, ours beside the paper's, "=" where they agree at the printed precision) and
-// returns its markdown.
+// and training FLOPs, ours beside the paper's, "=" where they agree at the printed precision, and the
+// source of the paper's figures: Table 1, Table 2 or derived) and returns its markdown.
 func FLOPsTable(rows []model.FLOPsRow) string {
 	same := func(ours, paper string) string {
 		switch paper {
@@ -48,9 +48,9 @@ func FLOPsTable(rows []model.FLOPsRow) string {
 		}
 		out = append(out, []string{r.Preset, r.Structure, setting, strconv.Itoa(r.Rank), strconv.Itoa(r.NBlocks),
 			same(model.Millions(r.Params), r.PaperParams), same(model.Millions(r.FFNParams), r.PaperFFN),
-			same(model.PaperFormat(r.TrainFLOPs), r.PaperFLOPs)})
+			same(model.Sig3(r.TrainFLOPs), r.PaperFLOPs), r.Source()})
 	}
-	return Table([]string{"preset", "structure", "setting", "R", "B", "params", "paper", "FFN params", "paper", "train FLOPs", "paper"}, out)
+	return Table([]string{"preset", "structure", "setting", "R", "B", "params", "paper", "FFN params", "paper", "train FLOPs", "paper", "source"}, out)
 }
 
 // DecodeLatency draws the latency of one decoding step against tokens in flight (log-log), one line

@@ -23,6 +23,11 @@ func TestFLOPsTableMarksAgreement(t *testing.T) {
 	if strings.Contains(md, "≠") || !strings.Contains(md, "| s | dense | 100% | 0 | 0 | 109.6M | = |") {
 		t.Errorf("the paper's table should agree everywhere:\n%s", md)
 	}
+	for _, want := range []string{"| 1.69e18 | = | derived |", "| 2.10e20 | = | Table 1 |", "| 7.03e19 | = | Table 2 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("table lacks %q (the figure and where the paper's comes from):\n%s", want, md)
+		}
+	}
 }
 
 func TestFactorHeatmapsOfEachStructure(t *testing.T) {
