@@ -92,11 +92,7 @@ func BreakdownKinds(ms map[string]float64) []BreakdownRow {
 // and minTime), and splits the step by kind of work (BreakdownKinds). The fastest round of each
 // variant counts: the machine's other load only ever slows a round down.
 func Breakdown(backend backends.Backend, backendName string, ctx *context.Context, minSteps int, minTime time.Duration, rounds int, peakTFLOPs float64) (res BreakdownResult, err error) {
-	defer func() {
-		if e := recover(); e != nil {
-			err = fmt.Errorf("bench breakdown: %v", e)
-		}
-	}()
+	defer recoverAs(&err, "bench breakdown")
 	cfg, err := train.ModelConfig(ctx)
 	if err != nil {
 		return res, err

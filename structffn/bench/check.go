@@ -46,11 +46,7 @@ func (c CheckResult) String() string {
 // what the reference does. Accelerators may multiply float32 in reduced precision (TF32), hence the
 // tolerance on logits, which are O(1).
 func CheckBackends(ref, test backends.Backend, refName, testName string, cfg model.Config, batch int, seed uint64, tolerance float64) (res CheckResult, err error) {
-	defer func() {
-		if e := recover(); e != nil {
-			err = fmt.Errorf("check %s: %v", testName, e)
-		}
-	}()
+	defer recoverAs(&err, fmt.Sprintf("check %s", testName))
 	res = CheckResult{Preset: cfg.Name, Structure: cfg.Structure.String(), Reference: refName, Backend: testName,
 		Tokens: batch * cfg.Context, Tolerance: tolerance, Parameters: cfg.Params().Total}
 	rng := rand.New(rand.NewPCG(seed, 7))

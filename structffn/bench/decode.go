@@ -64,11 +64,7 @@ type DecodeMode struct {
 // modes of a case are timed in turns (one step each per round, median per mode), so that drift on a
 // shared machine hits them alike. report, when not nil, gets each result as it is measured.
 func Decode(backendName string, cfg model.Config, modes []DecodeMode, cases []DecodeCase, timing Timing, report func(DecodeResult)) (results []DecodeResult, err error) {
-	defer func() {
-		if e := recover(); e != nil {
-			err = fmt.Errorf("bench decode: %v", e)
-		}
-	}()
+	defer recoverAs(&err, "bench decode")
 	rng := rand.New(rand.NewPCG(5, 5))
 	tokens := func(batch, n int) [][]int32 {
 		out := make([][]int32, batch)

@@ -53,11 +53,7 @@ type TrainResult struct {
 // least minSteps steps and minTime. The steps are train.Run's (train.Stepper: its optimizer,
 // clipping, schedule, grad_accum and devices); SGT settings are ignored (TrainSGT times them).
 func Train(backend backends.Backend, backendName string, ctx *context.Context, warmup, minSteps int, minTime time.Duration, peakTFLOPs float64) (res TrainResult, err error) {
-	defer func() {
-		if e := recover(); e != nil {
-			err = fmt.Errorf("bench train: %v", e)
-		}
-	}()
+	defer recoverAs(&err, "bench train")
 	cfg, err := train.ModelConfig(ctx)
 	if err != nil {
 		return res, err
@@ -155,11 +151,7 @@ type SGTResult struct {
 // from a fresh model and compilation included, then the plain structured model over the same
 // number of steps the same way. The steps are train.Run's (train.SGTSteps, the same graph choice).
 func TrainSGT(backend backends.Backend, backendName string, ctx *context.Context, peakTFLOPs float64) (res TrainResult, err error) {
-	defer func() {
-		if e := recover(); e != nil {
-			err = fmt.Errorf("bench train: %v", e)
-		}
-	}()
+	defer recoverAs(&err, "bench train")
 	cfg, err := train.ModelConfig(ctx)
 	if err != nil {
 		return res, err
@@ -242,4 +234,12 @@ func freshContext(ctx *context.Context) *context.Context {
 	fresh := context.New()
 	ctx.EnumerateParams(func(scope, key string, value any) { fresh.InAbsPath(scope).SetParam(key, value) })
 	return fresh.Checked(false)
+}
+
+// recoverAs, deferred, turns a panic of the graph code (GoMLX reports shape and backend errors by
+// panicking) into *err, prefixed with what was being done.
+func recoverAs(err *error, what string) {
+	if e := recover(); e != nil {
+		*err = fmt.Errorf("%s: %v", what, e)
+	}
 }
