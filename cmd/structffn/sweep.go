@@ -24,14 +24,15 @@ import (
 // runSweep implements `structffn sweep`: expand a plan, then train its runs (or one shard of them)
 // into -out, collecting results.jsonl; -dry-run prints the plan with FLOPs and estimated times.
 func runSweep(args []string) error {
-	fs := newFlagSet("sweep", "[-out DIR] [-sizes LIST] [-structures LIST] [-fractions LIST] [-sgt LIST] [-seeds LIST] [-tokens_per_param K | -flops LIST] [-set BASE] [-shard i/n] [-dry-run] [-backend NAME]")
+	fs := newFlagSet("sweep", "[-out DIR] [-sizes LIST] [-structures LIST] [-fractions LIST] [-sgt LIST] [-seeds LIST] [-tokens_per_param LIST [-equal_flops] | -flops LIST] [-set BASE] [-shard i/n] [-dry-run] [-backend NAME]")
 	out := fs.String("out", "runs/sweep", "sweep directory: one run directory per run, and results.jsonl")
 	sizes := fs.String("sizes", "2x64,2x128,4x128,4x192", "model sizes: presets (tiny, mini, small, ...) or LxD (L layers of width D, heads of 32, FFN 4D, tiny's vocabulary and context)")
 	structures := fs.String("structures", "dense,lowrank,blockdense,blockshuffle", "FFN structures")
 	fractions := fs.String("fractions", "0.625,0.3125", "FFN parameter fractions of the structured runs")
 	sgts := fs.String("sgt", "off", "self-guided training settings to cross with the structured runs: off, steps, flops (e.g. off,flops)")
 	seeds := fs.String("seeds", "0", "seeds")
-	tokensPerParam := fs.Float64("tokens_per_param", 20, "token budget per size: K × the size's dense parameter count (same tokens for every structure)")
+	tokensPerParam := fs.String("tokens_per_param", "20", "token budgets per size: K × the size's dense parameter count for each K (same tokens for every structure), e.g. 2,5,10,20")
+	equalFLOPs := fs.Bool("equal_flops", false, "with -tokens_per_param: also train each structured run without SGT at the dense model's training FLOPs (more tokens; names end in -eqflops)")
 	flops := fs.String("flops", "", "instead of -tokens_per_param: training FLOP budgets, each run's steps chosen to meet each (e.g. 1e13,3e13)")
 	base := fs.String("set", "", "settings applied to every run first, as for train (e.g. \"corpus=sotu;eval_every=0\")")
 	shard := fs.String("shard", "", "run only shard i of n (i/n, 0-based): every n-th run from the i-th, for array jobs")
@@ -79,12 +80,13 @@ func runSweep(args []string) error {
 		if plan.FLOPBudgets, err = parsePositiveFloats("-flops", *flops); err != nil {
 			return err
 		}
-	} else {
-		if !(*tokensPerParam > 0) {
-			return fmt.Errorf("-tokens_per_param %g: want a positive number (or give -flops)", *tokensPerParam)
+		if *equalFLOPs {
+			return errors.New("-equal_flops matches the dense model's FLOPs at each -tokens_per_param budget: drop -flops or -equal_flops")
 		}
-		plan.TokensPerParam = *tokensPerParam
+	} else if plan.TokensPerParam, err = parsePositiveFloats("-tokens_per_param", *tokensPerParam); err != nil {
+		return err
 	}
+	plan.EqualFLOPs = *equalFLOPs
 	runs, err := plan.Runs()
 	if err != nil {
 		return err

@@ -34,7 +34,9 @@ func TestSweepDryRun(t *testing.T) {
 		{[]string{"-seeds", "x"}, "-seeds"},
 		{[]string{"-flops", "-1"}, "-flops"},
 		{[]string{"-shard", "3/3"}, "shard 3/3"},
-		{[]string{"-tokens_per_param", "0"}, "-tokens_per_param 0"},
+		{[]string{"-tokens_per_param", "0"}, `-tokens_per_param: "0" is not a positive number`},
+		{[]string{"-tokens_per_param", "2,x"}, `-tokens_per_param: "x"`},
+		{[]string{"-flops", "1e12", "-equal_flops"}, "-equal_flops"},
 	} {
 		_, _, err := captureAll(t, func() error {
 			return runSweep(append([]string{"-dry-run", "-estimate=false", "-backend", "go"}, tc.args...))

@@ -50,19 +50,26 @@ func ParseSize(s string) (Size, error) {
 }
 
 // Plan is a sweep: every size × structure × fraction × SGT setting × seed, each trained on a token
-// budget of TokensPerParam × the size's dense parameter count (the same tokens for every structure of a
-// size, as in the paper), or, when FLOPBudgets is set, once per budget with train_steps chosen so that
-// its training FLOPs come as close to the budget as whole steps allow.
+// budget of K × the size's dense parameter count for each K of TokensPerParam (the same tokens for
+// every structure of a size, as in the paper), or, when FLOPBudgets is set, once per budget with
+// train_steps chosen so that its training FLOPs come as close to the budget as whole steps allow.
+// With EqualFLOPs (token budgets only), every structured run without SGT is planned a second time at
+// the dense model's training FLOPs for the same K (more tokens): the iso-FLOP comparison.
 type Plan struct {
 	Sizes          []Size
 	Structures     []linear.Kind
 	Fractions      []float64    // of the structured FFNs; dense runs once per size and seed
 	SGT            []guide.Mode // SGT settings; guided runs only for structured models
 	Seeds          []int
-	TokensPerParam float64
+	TokensPerParam []float64 // token budgets, in tokens per dense parameter; run names get "-tK" when there are several
 	FLOPBudgets    []float64
+	EqualFLOPs     bool
 	Base           string // -set applied to every run first (corpus, eval_every, ...)
 }
+
+// MatchDenseFLOPs is Run.Match (and Result.Match) of a run planned at the dense model's training
+// FLOPs (Plan.EqualFLOPs) instead of its token budget.
+const MatchDenseFLOPs = "dense_flops"
 
 // Run is one planned training run.
 type Run struct {
@@ -73,22 +80,42 @@ type Run struct {
 	SGT       guide.Mode `json:"sgt"`
 	Seed      int        `json:"seed"`
 	Budget    float64    `json:"budget,omitempty"` // the FLOP budget it was planned for
-	Settings  string     `json:"settings"`         // the full -set string
-	Planned   train.Planned
+	// TokensPerParam is the token budget it was planned from (0 for FLOP budgets); Match is
+	// MatchDenseFLOPs for an EqualFLOPs run.
+	TokensPerParam float64 `json:"tokens_per_param,omitempty"`
+	Match          string  `json:"match,omitempty"`
+	Settings       string  `json:"settings"` // the full -set string
+	Planned        train.Planned
 }
 
-// Runs expands the plan in a fixed order (size, structure, fraction, SGT, seed, budget), each run
-// resolved with train.Plan.
+// Runs expands the plan in a fixed order (size, token budget, structure, fraction, SGT, seed, FLOP
+// budget; an EqualFLOPs run right after its token-budget twin), each run resolved with train.Plan.
 func (p Plan) Runs() ([]Run, error) {
 	if len(p.Sizes) == 0 || len(p.Structures) == 0 || len(p.Seeds) == 0 {
 		return nil, errors.New("sweep plan: give at least one size, structure and seed")
 	}
-	if (p.TokensPerParam > 0) == (len(p.FLOPBudgets) > 0) {
+	if (len(p.TokensPerParam) > 0) == (len(p.FLOPBudgets) > 0) {
 		return nil, errors.New("sweep plan: give either a tokens-per-parameter rule or FLOP budgets, not both or neither")
+	}
+	for _, k := range p.TokensPerParam {
+		if !(k > 0) || math.IsInf(k, 0) {
+			return nil, fmt.Errorf("sweep plan: tokens per parameter %g: want a positive number", k)
+		}
+	}
+	if p.EqualFLOPs && len(p.FLOPBudgets) > 0 {
+		return nil, errors.New("sweep plan: equal-FLOPs runs match the dense model's FLOPs at a token budget: give tokens per parameter, not FLOP budgets")
 	}
 	sgts := p.SGT
 	if len(sgts) == 0 {
 		sgts = []guide.Mode{guide.Off}
+	}
+	tpps := p.TokensPerParam
+	if len(tpps) == 0 {
+		tpps = []float64{0}
+	}
+	budgets := p.FLOPBudgets
+	if len(budgets) == 0 {
+		budgets = []float64{0}
 	}
 	var runs []Run
 	for _, size := range p.Sizes {
@@ -96,27 +123,43 @@ func (p Plan) Runs() ([]Run, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, kind := range p.Structures {
-			fractions := p.Fractions
-			if kind == linear.Dense || len(fractions) == 0 {
-				fractions = []float64{1}
-			}
-			for _, frac := range fractions {
-				for _, sgt := range sgts {
-					if sgt != guide.Off && kind == linear.Dense {
-						continue
+		for _, tpp := range tpps {
+			denseFLOPs := map[int]float64{} // seed -> the dense run's training FLOPs at this budget
+			if p.EqualFLOPs {
+				for _, seed := range p.Seeds {
+					d, err := p.run(size, linear.Dense, 1, guide.Off, seed, tpp, 0, denseParams)
+					if err != nil {
+						return nil, err
 					}
-					for _, seed := range p.Seeds {
-						budgets := p.FLOPBudgets
-						if len(budgets) == 0 {
-							budgets = []float64{0}
+					denseFLOPs[seed] = d.Planned.TrainFLOPs
+				}
+			}
+			for _, kind := range p.Structures {
+				fractions := p.Fractions
+				if kind == linear.Dense || len(fractions) == 0 {
+					fractions = []float64{1}
+				}
+				for _, frac := range fractions {
+					for _, sgt := range sgts {
+						if sgt != guide.Off && kind == linear.Dense {
+							continue
 						}
-						for _, budget := range budgets {
-							r, err := p.run(size, kind, frac, sgt, seed, budget, denseParams)
-							if err != nil {
-								return nil, err
+						for _, seed := range p.Seeds {
+							for _, budget := range budgets {
+								r, err := p.run(size, kind, frac, sgt, seed, tpp, budget, denseParams)
+								if err != nil {
+									return nil, err
+								}
+								runs = append(runs, r)
+								if p.EqualFLOPs && kind != linear.Dense && sgt == guide.Off {
+									r, err := p.run(size, kind, frac, sgt, seed, tpp, denseFLOPs[seed], denseParams)
+									if err != nil {
+										return nil, err
+									}
+									r.Match, r.Name = MatchDenseFLOPs, strings.TrimSuffix(r.Name, "-s"+strconv.Itoa(seed))+"-eqflops-s"+strconv.Itoa(seed)
+									runs = append(runs, r)
+								}
 							}
-							runs = append(runs, r)
 						}
 					}
 				}
@@ -139,8 +182,9 @@ func (p Plan) denseParams(size Size) (int64, error) {
 	return cfg.Params().Total, nil
 }
 
-func (p Plan) run(size Size, kind linear.Kind, frac float64, sgt guide.Mode, seed int, budget float64, denseParams int64) (Run, error) {
-	r := Run{Size: size.Name, Structure: kind.String(), Fraction: frac, SGT: sgt, Seed: seed, Budget: budget}
+// run plans one run: trained on budget FLOPs when budget > 0, else on tpp tokens per dense parameter.
+func (p Plan) run(size Size, kind linear.Kind, frac float64, sgt guide.Mode, seed int, tpp, budget float64, denseParams int64) (Run, error) {
+	r := Run{Size: size.Name, Structure: kind.String(), Fraction: frac, SGT: sgt, Seed: seed, Budget: budget, TokensPerParam: tpp}
 	r.Name = size.Name + "-" + kind.String()
 	if kind != linear.Dense {
 		r.Name += strings.TrimSuffix(linear.FractionName(frac), "%")
@@ -148,7 +192,10 @@ func (p Plan) run(size Size, kind linear.Kind, frac float64, sgt guide.Mode, see
 	if sgt != guide.Off {
 		r.Name += "-sgt" + sgt.String()
 	}
-	if budget > 0 {
+	if len(p.TokensPerParam) > 1 {
+		r.Name += "-t" + strconv.FormatFloat(tpp, 'g', -1, 64)
+	}
+	if budget > 0 && tpp == 0 {
 		r.Name += "-c" + strings.ReplaceAll(strconv.FormatFloat(budget, 'e', 2, 64), "+", "")
 	}
 	r.Name += "-s" + strconv.Itoa(seed)
@@ -164,7 +211,7 @@ func (p Plan) run(size Size, kind linear.Kind, frac float64, sgt guide.Mode, see
 	if budget > 0 {
 		steps = int64(math.Round(budget / (probe.TrainFLOPs / probeSteps)))
 	} else {
-		steps = int64(math.Round(p.TokensPerParam * float64(denseParams) / tokensPerStep))
+		steps = int64(math.Round(tpp * float64(denseParams) / tokensPerStep))
 	}
 	if steps < 1 {
 		return r, fmt.Errorf("run %s: the budget buys less than one step of %d tokens: raise it", r.Name, int64(tokensPerStep))
@@ -240,6 +287,10 @@ type Result struct {
 	ValLoss    float64    `json:"val_loss"`
 	WallS      float64    `json:"wall_s"`
 	Budget     float64    `json:"budget,omitempty"`
+	// TokensPerParam and Match are the plan's (Run): the token budget per dense parameter, and
+	// MatchDenseFLOPs for a run trained at the dense model's FLOPs.
+	TokensPerParam float64 `json:"tokens_per_param,omitempty"`
+	Match          string  `json:"match,omitempty"`
 }
 
 // resultFile is written into a run's directory when it has finished.
@@ -281,7 +332,7 @@ func Execute(goctx stdctx.Context, runs []Run, outDir string, opts ExecOptions) 
 		}
 		out := Result{Name: r.Name, Preset: r.Size, Structure: r.Structure, Fraction: sum.Fraction, SGT: r.SGT, Seed: r.Seed,
 			Params: sum.Params, FFNParams: sum.FFNParams, Tokens: sum.Tokens, TrainFLOPs: sum.TrainFLOP, ValLoss: res.ValLoss,
-			WallS: time.Since(start).Seconds(), Budget: r.Budget}
+			WallS: time.Since(start).Seconds(), Budget: r.Budget, TokensPerParam: r.TokensPerParam, Match: r.Match}
 		js, _ := json.MarshalIndent(out, "", "  ")
 		if err := atomicfile.Write(filepath.Join(dir, resultFile), append(js, '\n')); err != nil {
 			return err

@@ -52,7 +52,7 @@ func sizes(t *testing.T, names ...string) []Size {
 
 func TestPlanRuns(t *testing.T) {
 	p := Plan{Sizes: sizes(t, "2x64", "2x128"), Structures: []linear.Kind{linear.Dense, linear.LowRank},
-		Fractions: []float64{linear.Fraction63, linear.Fraction32}, SGT: []guide.Mode{guide.Off, guide.FixedFLOPs}, Seeds: []int{0, 1}, TokensPerParam: 2}
+		Fractions: []float64{linear.Fraction63, linear.Fraction32}, SGT: []guide.Mode{guide.Off, guide.FixedFLOPs}, Seeds: []int{0, 1}, TokensPerParam: []float64{2}}
 	runs, err := p.Runs()
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestPlanRuns(t *testing.T) {
 		}
 	}
 	// FLOP budgets: each run's planned FLOPs within one step of the budget.
-	p.TokensPerParam, p.FLOPBudgets, p.SGT, p.Seeds = 0, []float64{1e12, 4e12}, []guide.Mode{guide.Off}, []int{0}
+	p.TokensPerParam, p.FLOPBudgets, p.SGT, p.Seeds = nil, []float64{1e12, 4e12}, []guide.Mode{guide.Off}, []int{0}
 	runs, err = p.Runs()
 	if err != nil {
 		t.Fatal(err)
@@ -101,10 +101,57 @@ func TestPlanRuns(t *testing.T) {
 			t.Errorf("%s: %.4g FLOPs for a budget of %.4g (%.3g a step)", r.Name, r.Planned.TrainFLOPs, r.Budget, perStep)
 		}
 	}
-	for _, bad := range []Plan{{}, {Sizes: p.Sizes, Structures: p.Structures, Seeds: p.Seeds}, {Sizes: p.Sizes, Structures: p.Structures, Seeds: p.Seeds, TokensPerParam: 1, FLOPBudgets: []float64{1}}} {
+	for _, bad := range []Plan{{}, {Sizes: p.Sizes, Structures: p.Structures, Seeds: p.Seeds},
+		{Sizes: p.Sizes, Structures: p.Structures, Seeds: p.Seeds, TokensPerParam: []float64{1}, FLOPBudgets: []float64{1}},
+		{Sizes: p.Sizes, Structures: p.Structures, Seeds: p.Seeds, TokensPerParam: []float64{2, -1}},
+		{Sizes: p.Sizes, Structures: p.Structures, Seeds: p.Seeds, FLOPBudgets: []float64{1e12}, EqualFLOPs: true}} {
 		if _, err := bad.Runs(); err == nil {
 			t.Errorf("plan %+v accepted", bad)
 		}
+	}
+}
+
+// TestPlanTokenBudgetsAndEqualFLOPs: several tokens-per-parameter budgets name their runs "-tK"; with
+// EqualFLOPs each structured run without SGT gets a twin at the dense run's FLOPs of the same budget.
+func TestPlanTokenBudgetsAndEqualFLOPs(t *testing.T) {
+	p := Plan{Sizes: sizes(t, "2x64"), Structures: []linear.Kind{linear.Dense, linear.LowRank}, Fractions: []float64{linear.Fraction32},
+		SGT: []guide.Mode{guide.Off, guide.FixedFLOPs}, Seeds: []int{0, 1}, TokensPerParam: []float64{2, 5}, EqualFLOPs: true}
+	runs, err := p.Runs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Per budget and seed: dense, lowrank, lowrank at dense FLOPs, lowrank + SGT = 4; 2 budgets × 2 seeds.
+	if len(runs) != 16 {
+		t.Fatalf("%d runs, want 16", len(runs))
+	}
+	byName := map[string]Run{}
+	for _, r := range runs {
+		if _, dup := byName[r.Name]; dup {
+			t.Errorf("duplicate run name %s", r.Name)
+		}
+		byName[r.Name] = r
+	}
+	for _, k := range []string{"2", "5"} {
+		for _, s := range []string{"0", "1"} {
+			dense, ok1 := byName["2x64-dense-t"+k+"-s"+s]
+			lr, ok2 := byName["2x64-lowrank32-t"+k+"-s"+s]
+			eq, ok3 := byName["2x64-lowrank32-t"+k+"-eqflops-s"+s]
+			if !ok1 || !ok2 || !ok3 {
+				t.Fatalf("budget %s seed %s: runs missing from %v", k, s, byName)
+			}
+			if lr.Planned.Tokens != dense.Planned.Tokens {
+				t.Errorf("%s trains %d tokens, %s %d", lr.Name, lr.Planned.Tokens, dense.Name, dense.Planned.Tokens)
+			}
+			perStep := eq.Planned.TrainFLOPs / float64(eq.Planned.Steps)
+			if eq.Match != MatchDenseFLOPs || math.Abs(eq.Planned.TrainFLOPs-dense.Planned.TrainFLOPs) > perStep/2+1 ||
+				eq.Planned.Tokens <= lr.Planned.Tokens {
+				t.Errorf("%s: %.4g FLOPs over %d tokens (match %q), want the dense run's %.4g over more than %d tokens",
+					eq.Name, eq.Planned.TrainFLOPs, eq.Planned.Tokens, eq.Match, dense.Planned.TrainFLOPs, lr.Planned.Tokens)
+			}
+		}
+	}
+	if byName["2x64-dense-t5-s0"].Planned.Tokens <= byName["2x64-dense-t2-s0"].Planned.Tokens {
+		t.Errorf("5 tokens per parameter should train more tokens than 2")
 	}
 }
 
