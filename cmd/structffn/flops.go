@@ -165,7 +165,7 @@ func printFLOPsTable(w io.Writer, rows []model.FLOPsRow) error {
 			"derived ones (s, m, l, no published table: figures from the reference code's formulas) agree (\"=\": same at the printed precision).\n",
 			matched[1], total[1], matched[0], total[0])
 		fmt.Fprintln(w, strings.TrimSpace(`
-FLOPs: 3 x forward x tokens, forward per token = 2L(2ad + 2 h_d n_kv d + 2sa) + 2 FFN + 2Vd (PAPER.md section 4);
+FLOPs: 3 x forward x tokens, forward per token = 2L(2ad + 2 h_d n_kv d + 2sa) + 2 FFN + 2Vd (docs/METHOD.md section 4);
 steps = floor(tokens / (batch x context)) = floor(tokens / 524288) for the paper's models. Params include biases and norms; FFN params are weight matrices only.`))
 	}
 	return nil

@@ -42,7 +42,7 @@ type FFNCase struct {
 }
 
 // FFNResult is one measured case. GFLOPs is achieved throughput counting the matmul FLOPs of fc1 and
-// fc2 (2 per multiply-add; 3× the forward for fwd+bwd, PAPER.md §2's accounting); Speedup is the dense
+// fc2 (2 per multiply-add; 3× the forward for fwd+bwd, docs/METHOD.md §4's accounting); Speedup is the dense
 // FFN's time over this one's at the same width, tokens and pass (1 for dense; 0 when dense was not run).
 type FFNResult struct {
 	Structure string  `json:"structure"`

@@ -14,7 +14,7 @@ import (
 )
 
 // TrainResult is the training throughput of one model on one backend. MFU is the model FLOPs
-// utilisation (PaLM, appendix B): training FLOPs per token (3× forward, PAPER.md §2) × tokens/s
+// utilisation (PaLM, appendix B): training FLOPs per token (3× forward, docs/METHOD.md §4) × tokens/s
 // divided by PeakTFLOPs.
 type TrainResult struct {
 	Preset     string  `json:"preset"`

@@ -47,7 +47,7 @@ func GuideTrainFLOPs(cfg model.Config, s Schedule, from, to int64) float64 {
 	return float64(GuideTrainFLOPsPerToken(cfg)) * ExpectedGuideFraction(s, from, to) * tokens
 }
 
-// SolveP is the fixed-FLOPs mode's p (PAPER.md §3): the structured model trains N(1+p) steps and
+// SolveP is the fixed-FLOPs mode's p (docs/METHOD.md §3): the structured model trains N(1+p) steps and
 // guides over the first p·N of them with a cosine α (mean α = 0.5), so that its training FLOPs
 // match the dense model's N steps:
 //

@@ -79,7 +79,7 @@ func TestGuideTrainFLOPs(t *testing.T) {
 	}
 }
 
-// paperP is PAPER.md §3's fixed-FLOPs p, 32% setting.
+// paperP is docs/METHOD.md §3's fixed-FLOPs p, 32% setting.
 var paperP = []struct {
 	preset string
 	kind   linear.Kind

@@ -44,7 +44,7 @@ func (s Schedule) AlphaGraph(step *Node) *Node {
 	return Where(GreaterOrEqual(t, Scalar(g, dtypes.Float32, float64(s.Steps))), ZerosLike(alpha), alpha)
 }
 
-// Guides is self-guided training's graph side for one model (PAPER.md §3). Its Linear builds every
+// Guides is self-guided training's graph side for one model (docs/METHOD.md §3). Its Linear builds every
 // structured FFN matrix as
 //
 //	o = α·W x + (1−α)·f(x) + b   when the matrix's guide is on for this forward call,

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Mode is how a run uses self-guided training (PAPER.md §3): not at all, over a fixed share of the
+// Mode is how a run uses self-guided training (docs/METHOD.md §3): not at all, over a fixed share of the
 // steps at the baseline's tokens, or matched to the dense model's training FLOPs.
 type Mode int
 

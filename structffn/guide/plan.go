@@ -5,7 +5,7 @@ import (
 	"math"
 )
 
-// Plan is the fixed-FLOPs mode's step plan (PAPER.md §3): guide over the first GuidedSteps optimizer
+// Plan is the fixed-FLOPs mode's step plan (docs/METHOD.md §3): guide over the first GuidedSteps optimizer
 // steps, train on the base data for BaseSteps, then replay the data of the first GuidedSteps steps
 // without guide, for TotalSteps = BaseSteps + GuidedSteps in all (the LR schedule spans TotalSteps).
 type Plan struct {

@@ -1,4 +1,4 @@
-// Package guide is the host-side (non-graph) part of self-guided training (SGT, PAPER.md §3): the
+// Package guide is the host-side (non-graph) part of self-guided training (SGT, docs/METHOD.md §3): the
 // α schedules that blend each structured matrix with its dense guide, the stochastic skip rule that
 // makes guiding cost α × a dense layer on average, the FLOP accounting of the guides, the
 // fixed-FLOPs solve for p (guide over the first p·N steps of N, matched to the dense model's FLOPs)
@@ -16,7 +16,7 @@ const (
 	Linear = "linear" // α(t) = 1 − t/T.
 )
 
-// Schedule is the guide weight α over optimizer steps (PAPER.md §3). The output of a guided layer
+// Schedule is the guide weight α over optimizer steps (docs/METHOD.md §3). The output of a guided layer
 // is α·W x + (1−α)·f_struct(x). After Steps optimizer steps α is 0 and the guide is switched off.
 type Schedule struct {
 	Kind  string `json:"kind"`  // Cosine (default, also when empty) or Linear.
@@ -53,7 +53,7 @@ func (s Schedule) Alpha(step int64) float64 {
 	return 0.5 * (1 + math.Cos(math.Pi*x))
 }
 
-// Window is the guided window T = floor(totalSteps·ratio) (PAPER.md §3); ratio 0.5 is the paper's
+// Window is the guided window T = floor(totalSteps·ratio) (docs/METHOD.md §3); ratio 0.5 is the paper's
 // fixed-steps mode. Non-positive inputs give 0.
 func Window(totalSteps int64, ratio float64) int64 {
 	if totalSteps <= 0 || !(ratio > 0) {

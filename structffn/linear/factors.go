@@ -15,7 +15,7 @@ type Factor struct {
 //   - LowRank: V (R×N), then U (M×R).
 //   - BlockDense: blockdiag(Bd) (R×N), then U (M×R).
 //   - BlockShuffle: blockdiag(B1) (Bq×N), the shuffle P_mid (a permutation), blockdiag(B2)
-//     (M×Bq), and the output shuffle P_out: the four steps of PAPER.md §1.
+//     (M×Bq), and the output shuffle P_out: the four steps of docs/METHOD.md §1.
 //
 // It is for looking at the structure (notebook heat maps); Merge computes the product directly.
 func (s Spec) Factors(w HostWeights) ([]Factor, error) {

@@ -8,7 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// InitStd is the standard deviation of every dense weight and embedding at initialisation (PAPER.md §1).
+// InitStd is the standard deviation of every dense weight and embedding at initialisation (docs/METHOD.md §1).
 const InitStd = 0.02
 
 // HostWeights holds a structure's weights on the host as flat row-major float32 slices, keyed by
@@ -24,7 +24,7 @@ func Normal(rng *rand.Rand, n int, std float64) []float32 {
 	return out
 }
 
-// Init draws the structure's initial weights exactly as PAPER.md §1 (and the reference code) does:
+// Init draws the structure's initial weights exactly as docs/METHOD.md §1 (and the reference code) does:
 //
 //   - Dense: W ~ N(0, std²).
 //   - LowRank: a dense W0 (M,N) ~ N(0, std²) is factored W0 = P S Qᵀ; V = sqrt(S_R)·Qᵀ[:R],

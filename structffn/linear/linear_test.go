@@ -30,7 +30,7 @@ var exactCases = []Spec{
 	{Kind: BlockShuffle, In: 16, Out: 64, NBlocks: 4},
 }
 
-// blockShuffleReference computes y = BlockShuffle(x) index by index, following PAPER.md §1's four
+// blockShuffleReference computes y = BlockShuffle(x) index by index, following docs/METHOD.md §1's four
 // steps literally, independently of Merge and Apply.
 func blockShuffleReference(s Spec, b1, b2, x []float32) []float32 {
 	k := s.NBlocks
@@ -405,7 +405,7 @@ func checkOrthonormal(a []float32, rows, cols int) error {
 }
 
 func TestParamsFormulas(t *testing.T) {
-	// PAPER.md §1: params = MACs per token.
+	// docs/METHOD.md §1: params = MACs per token.
 	tests := []struct {
 		s    Spec
 		want int64
@@ -496,7 +496,7 @@ func TestSizeForReproducesPaperChoices(t *testing.T) {
 		fraction      float64
 		rank, nblocks int
 	}{
-		// PAPER.md §2, with f = 4d.
+		// docs/METHOD.md §2, with f = 4d.
 		{LowRank, 768, Fraction63, 384, 0}, {LowRank, 768, Fraction32, 192, 0},
 		{LowRank, 2048, Fraction63, 1024, 0}, {LowRank, 2048, Fraction32, 512, 0},
 		{BlockShuffle, 768, Fraction63, 0, 2}, {BlockShuffle, 1024, Fraction32, 0, 4},

@@ -5,7 +5,7 @@ import (
 	"math"
 )
 
-// The paper's two parameter budgets per replaced FFN (PAPER.md §2).
+// The paper's two parameter budgets per replaced FFN (docs/METHOD.md §2).
 const (
 	Fraction63 = 0.625  // "63%": LowRank R = d/2; BlockShuffle B = 2; BlockDense (2d/3, 2).
 	Fraction32 = 0.3125 // "32%": LowRank R = d/4; BlockShuffle B = 4; BlockDense (d/3, 2).
@@ -25,7 +25,7 @@ func FractionName(f float64) string {
 }
 
 // FFNSpecs returns the specs of an FFN's two matrices, fc1: d→f and fc2: f→d, both with bias and the
-// same structure, rank and number of blocks (PAPER.md §2).
+// same structure, rank and number of blocks (docs/METHOD.md §2).
 func FFNSpecs(kind Kind, d, f, rank, nblocks int) (fc1, fc2 Spec) {
 	fc1 = Spec{Kind: kind, In: d, Out: f, Rank: rank, NBlocks: nblocks, Bias: true}
 	fc2 = Spec{Kind: kind, In: f, Out: d, Rank: rank, NBlocks: nblocks, Bias: true}
@@ -40,7 +40,7 @@ func FFNFraction(kind Kind, d, f, rank, nblocks int) float64 {
 }
 
 // SizeFor returns the rank and number of blocks that give an FFN of width d→f→d the requested
-// fraction of the dense FFN's parameters, following the paper's rules (PAPER.md §2):
+// fraction of the dense FFN's parameters, following the paper's rules (docs/METHOD.md §2):
 //
 //   - LowRank: R = fraction·d·f/(d+f), rounded to the nearest integer (d/2 and d/4 at f = 4d).
 //   - BlockShuffle: B = (d+f)/(f·fraction), which must come out a whole number dividing d and f

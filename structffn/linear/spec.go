@@ -1,4 +1,4 @@
-// Package linear implements the structured linear maps of the paper (PAPER.md §1): Dense, LowRank,
+// Package linear implements the structured linear maps of the paper (docs/METHOD.md §1): Dense, LowRank,
 // BlockDense and BlockShuffle. Each is a linear map y = W x from In (N) to Out (M) features with a
 // cheaper parameterisation of W. For every structure the package offers
 //
@@ -8,7 +8,7 @@
 //   - Layer / Apply: the GoMLX graph that computes it, for inputs with any leading dimensions.
 //
 // Weights are stored in the reference code's layouts (PyTorch's out×in convention), so a weight
-// named in PAPER.md has the shape written there.
+// named in docs/METHOD.md §1 has the shape written there.
 package linear
 
 import (
@@ -91,7 +91,7 @@ func (s Spec) String() string {
 	}
 }
 
-// Validate checks the constraints of PAPER.md §1 and returns an error naming the one that fails.
+// Validate checks the constraints of docs/METHOD.md §1 and returns an error naming the one that fails.
 func (s Spec) Validate() error {
 	if s.In <= 0 || s.Out <= 0 {
 		return fmt.Errorf("%s: in and out features must be positive (got in=%d, out=%d)", s, s.In, s.Out)
@@ -201,7 +201,7 @@ func (s Spec) BiasParams() int64 {
 }
 
 // FLOPsPerToken is the forward FLOPs per input vector: 2 × multiply-accumulates, bias excluded
-// (the paper's convention, PAPER.md §4).
+// (the paper's convention, docs/METHOD.md §4).
 func (s Spec) FLOPsPerToken() int64 { return 2 * s.Params() }
 
 // DenseParams is M·N, the parameter count of the dense matrix this structure replaces.

@@ -19,7 +19,7 @@ type ParamCounts struct {
 // NonFFN is every parameter outside the FFN weight matrices.
 func (p ParamCounts) NonFFN() int64 { return p.Total - p.FFN }
 
-// Params counts the parameters of the model exactly (PAPER.md §4, Table 1 and 2).
+// Params counts the parameters of the model exactly (docs/METHOD.md §4, Table 1 and 2).
 func (c Config) Params() ParamCounts {
 	d, a, kv := int64(c.DModel), int64(c.AttnWidth()), int64(c.KVWidth())
 	L := int64(c.Layers)
@@ -39,7 +39,7 @@ func (c Config) Params() ParamCounts {
 }
 
 // ForwardFLOPsPerToken is the paper's forward-pass FLOPs per token at context length c.Context
-// (PAPER.md §4, the reference code's get_flops divided by tokens):
+// (docs/METHOD.md §4, the reference code's get_flops divided by tokens):
 //
 //	2·L·(2·a·d [Q,O] + 2·h_d·n_kv·d [K,V] + 2·s·a [QKᵀ and AV, full, not causal])
 //	+ 2·(FFN weight params) + 2·V·d [logits]

@@ -1,4 +1,4 @@
-// Package model is the paper's decoder-only transformer (PAPER.md §4) with structured feed-forward
+// Package model is the paper's decoder-only transformer (docs/METHOD.md §4) with structured feed-forward
 // layers: pre-LayerNorm blocks with biases, RoPE, causal multi-head or grouped-query attention whose
 // width may differ from d_model, a GELU-tanh FFN whose two matrices are structured (the first
 // block's FFN stays dense), tied input/output embeddings and a final LayerNorm.
@@ -110,7 +110,7 @@ func (c Config) WithStructure(kind linear.Kind, fraction float64) (Config, error
 	return c, nil
 }
 
-// Presets are the paper's sizes (PAPER.md §4 and Table 2) and CPU-sized models that train in
+// Presets are the paper's sizes (docs/METHOD.md §4 and Table 2) and CPU-sized models that train in
 // minutes on two cores. All are dense; use Config.WithStructure for the structured variants.
 var Presets = map[string]Config{
 	// CPU sizes: small vocabularies so that the FFN, not the logits, dominates compute. tiny's budget

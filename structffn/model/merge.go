@@ -11,7 +11,7 @@ import (
 	"github.com/structffn/structffn/structffn/linear"
 )
 
-// Merged returns the dense model equivalent to a structured one (PAPER.md §5, pre-merging): a new
+// Merged returns the dense model equivalent to a structured one (docs/METHOD.md §5, pre-merging): a new
 // context holding every weight of ctx (the model's weights at ctx's root scope; optimizer state and
 // SGT guides are left out), with each structured FFN matrix replaced by its merged dense M×N matrix,
 // and the dense config to build it with. Its logits equal the structured model's up to float32
@@ -91,7 +91,7 @@ func isModelScope(scope string) bool {
 }
 
 // PreMerge decodes a structured model with either its structured weights or their merged dense
-// matrices (PAPER.md §5), chosen per call by the tokens in flight, batch × new tokens: below
+// matrices (docs/METHOD.md §5), chosen per call by the tokens in flight, batch × new tokens: below
 // Crossover the merged weights (one matmul per matrix: few tokens in flight leave a matmul bound by
 // reading its weights and by per-op overhead, which the structure's extra ops add to), at or above
 // it the structured ones (fewer FLOPs). Both models have the same attention weights, so they share

@@ -155,7 +155,7 @@ func PaperFLOPsTable() ([]FLOPsRow, error) {
 	return rows, nil
 }
 
-// PaperPerplexity is a validation perplexity the paper reports (PAPER.md §5) with the model's
+// PaperPerplexity is a validation perplexity the paper reports (docs/METHOD.md §5) with the model's
 // training FLOPs: the points a scaling chart can show beside ours (RefinedWeb, LLaMA tokenizer).
 type PaperPerplexity struct {
 	Model string  // as the paper names it

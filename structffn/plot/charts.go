@@ -158,7 +158,7 @@ func (l *LiveLoss) Curves() []Curve {
 	return slices.Clone(l.curves)
 }
 
-// AlphaSchedules draws α (the guide's weight, PAPER.md §3) over a guided window of steps for each
+// AlphaSchedules draws α (the guide's weight, docs/METHOD.md §3) over a guided window of steps for each
 // schedule kind: 1 at step 0, 0 from the end of the window on.
 func AlphaSchedules(steps int64) Figure {
 	var series []Series

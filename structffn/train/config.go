@@ -1,5 +1,5 @@
 // Package train wires the model to data and GoMLX's trainer: AdamW with a warm-up + cosine learning
-// rate and global-norm gradient clipping (PAPER.md §4), validation, checkpoints that resume to a
+// rate and global-norm gradient clipping (docs/METHOD.md §4), validation, checkpoints that resume to a
 // total number of steps, a metrics log and the one-line progress log.
 //
 // Every hyperparameter lives in one default context (DefaultContext), each documented where it is
@@ -82,7 +82,7 @@ var defaults = map[string]any{
 	ParamTokenizer:   "",      // Tokenizer: byte, bpe:N, gpt2 ("": bpe with the preset's vocabulary).
 	ParamValFraction: 0.05,    // Fraction of the token stream (its end) held out for validation.
 
-	// Optimisation (PAPER.md §4).
+	// Optimisation (docs/METHOD.md §4).
 	ParamTrainSteps:   0,     // Total optimizer steps (0: the preset's token budget / tokens per step).
 	ParamBatch:        0,     // Sequences per step (0: the preset's).
 	ParamGradAccum:    1,     // Micro-batches per step: the batch runs in this many equal parts whose gradients are averaged (memory-limited devices; same updates).
@@ -96,7 +96,7 @@ var defaults = map[string]any{
 	ParamEpsilon:      1e-8,  // AdamW ε.
 	ParamGradClip:     1.0,   // Global gradient-norm clip (0: off).
 
-	// Self-guided training (PAPER.md §3; see sgt.go and docs/SGT.md).
+	// Self-guided training (docs/METHOD.md §3; see sgt.go and docs/SGT.md).
 	ParamSGT:           "off",    // off, steps (guide over the first sgt_ratio of the steps, same tokens) or flops (matched to the dense model's FLOPs: the guided p·N steps replayed at the end).
 	ParamSGTSchedule:   "cosine", // α schedule over the guided window: cosine or linear.
 	ParamSGTRatio:      0.5,      // Guided fraction of the steps in steps mode (the paper's 0.5); the window is floor(N·ratio).

@@ -20,7 +20,7 @@ type Record struct {
 	TokPerS   float64  `json:"tok_per_s"`
 	MFU       float64  `json:"mfu"`
 	// TrainFLOPs is the paper's accounting up to this step: the model's training FLOPs, and with
-	// SGT each guide at its expected cost (α × a dense layer, PAPER.md §3). FLOP-matched
+	// SGT each guide at its expected cost (α × a dense layer, docs/METHOD.md §3). FLOP-matched
 	// comparisons use it.
 	TrainFLOPs float64 `json:"train_flops"`
 	// ComputedFLOPs is what the compiled graphs computed (same convention, 3 × forward): with SGT

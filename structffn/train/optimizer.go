@@ -11,7 +11,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 )
 
-// AdamW is the paper's optimizer (PAPER.md §4): Adam with decoupled weight decay on all parameters,
+// AdamW is the paper's optimizer (docs/METHOD.md §4): Adam with decoupled weight decay on all parameters,
 // the learning rate of Schedule at every step, and gradients scaled so that their global norm is at
 // most Clip (PyTorch's clip_grad_norm_: scale = min(1, Clip/(norm+1e-6))). Its arithmetic is GoMLX's
 // Adam (v0.26.0) step for step, with the same state variables, so checkpoints of either resume with
@@ -21,7 +21,7 @@ import (
 // boolean scalar node (update on this step or not), or nil for "always". A variable whose mask is
 // false keeps its value and both moments bit for bit, and its own update count, which its bias
 // correction uses instead of the global step, does not advance: PyTorch's AdamW on a parameter that
-// got no gradient (self-guided training's skipped guides, PAPER.md §3).
+// got no gradient (self-guided training's skipped guides, docs/METHOD.md §3).
 type AdamW struct {
 	Schedule          Schedule
 	Beta1, Beta2, Eps float64

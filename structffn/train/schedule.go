@@ -7,7 +7,7 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph code reads like math.
 )
 
-// Schedule is the paper's learning-rate schedule (PAPER.md §4): linear warm-up over the first
+// Schedule is the paper's learning-rate schedule (docs/METHOD.md §4): linear warm-up over the first
 // WarmupFraction of TotalSteps, then cosine decay to MinFraction × Peak at the last step.
 type Schedule struct {
 	Peak           float64

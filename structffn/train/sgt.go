@@ -14,7 +14,7 @@ import (
 	"github.com/structffn/structffn/structffn/model"
 )
 
-// Self-guided training hyperparameters (PAPER.md §3); their defaults and meanings are in defaults.
+// Self-guided training hyperparameters (docs/METHOD.md §3); their defaults and meanings are in defaults.
 const (
 	ParamSGT          = "sgt"
 	ParamSGTSchedule  = "sgt_schedule"
@@ -144,7 +144,7 @@ func (s SGT) Decide(seed uint64, step int64, micro int) Decisions {
 }
 
 // expectedGuideFLOPs is the paper's accounting of the guides over the first done steps: each guide
-// costs α × a dense layer in expectation (PAPER.md §3).
+// costs α × a dense layer in expectation (docs/METHOD.md §3).
 func (s SGT) expectedGuideFLOPs(cfg model.Config, done int64) float64 {
 	if s.Schedule.Steps == 0 {
 		return 0

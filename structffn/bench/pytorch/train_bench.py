@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent PyTorch reference of structffn's training step, for throughput comparison.
 
-Builds the same decoder as structffn/model (PAPER.md §1-§4: pre-LN blocks with biases, RoPE rotate-half,
+Builds the same decoder as structffn/model (docs/METHOD.md §1-§4: pre-LN blocks with biases, RoPE rotate-half,
 causal (grouped-query) attention, GELU-tanh FFN whose matrices are structured in every block but the
 first, tied embeddings, final LayerNorm) as a float32 nn.Module, trains it on random tokens with AdamW
 and global-norm clipping, and prints ONE JSON line with the same keys as `structffn bench train -json`.
@@ -160,7 +160,7 @@ def polar_(w):
 
 
 class StructLinear(nn.Module):
-    """y = W x + b for a structured W (PAPER.md §1), weights in out×in layouts (linear.Spec.Weights)."""
+    """y = W x + b for a structured W (docs/METHOD.md §1), weights in out×in layouts (linear.Spec.Weights)."""
 
     def __init__(self, kind, n_in, n_out, rank=0, nblocks=0):
         super().__init__()

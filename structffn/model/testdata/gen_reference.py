@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent PyTorch reference for the structffn decoder (PAPER.md §1 and §4).
+"""Independent PyTorch reference for the structffn decoder (docs/METHOD.md §1 and §4).
 
 Writes reference.json next to this script: for a handful of tiny models, random float32 weights,
 tokens/targets, and the float64 logits, mean cross-entropy loss and two weight gradients computed
@@ -40,7 +40,7 @@ W_STD, B_STD = 0.2, 0.1
 
 
 # ----------------------------------------------------------------------------------------------
-# Structured linear maps (PAPER.md §1). x: [..., in]. Weights are float64 tensors.
+# Structured linear maps (docs/METHOD.md §1). x: [..., in]. Weights are float64 tensors.
 
 def struct_param_shapes(kind, n_in, n_out, rank, nblocks):
     """Ordered {name: shape} of the structured weights (bias excluded)."""
@@ -62,7 +62,7 @@ def struct_param_shapes(kind, n_in, n_out, rank, nblocks):
 
 
 def blockshuffle_apply(x, b1, b2):
-    """The four steps of PAPER.md §1, literally, with einsum. x: [..., in]."""
+    """The four steps of docs/METHOD.md §1, literally, with einsum. x: [..., in]."""
     k, q, p = b1.shape                    # k = B blocks, q outputs per block, p = in/B
     l = k                                 # l = B
     lead = x.shape[:-1]
@@ -118,7 +118,7 @@ def struct_apply(kind, params, x, nblocks):
 
 
 # ----------------------------------------------------------------------------------------------
-# Decoder (PAPER.md §4).
+# Decoder (docs/METHOD.md §4).
 
 def rope_tables(seq, head_dim, base):
     half = head_dim // 2
