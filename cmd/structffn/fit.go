@@ -14,13 +14,14 @@ import (
 // family, with bootstrap intervals on α, the slope difference from the reference family, where the
 // curves cross, and an iso-FLOP table.
 func runFit(args []string) error {
-	fs := newFlagSet("fit", "[-results FILE] [-reference FAMILY] [-samples N] [-seed S] [-budgets LIST] [-json]")
+	fs := newFlagSet("fit", "[-results FILE] [-reference FAMILY] [-samples N] [-seed S] [-budgets LIST] [-by_budget] [-json]")
 	results := fs.String("results", "results/scaling-cpu/results.jsonl", "results.jsonl written by structffn sweep")
 	reference := fs.String("reference", "dense", "family the others are compared with")
 	samples := fs.Int("samples", 2000, "bootstrap draws per family (residual bootstrap)")
 	seed := fs.Uint64("seed", 1, "bootstrap seed")
 	budgets := fs.String("budgets", "", "training FLOP budgets for the iso-FLOP table (default: the smallest, middle and largest measured, and 10× and 100× the largest)")
 	asJSON := fs.Bool("json", false, "print the fits as JSON")
+	byBudget := fs.Bool("by_budget", false, "instead of fits: each family's loss per size and token budget (tokens per parameter) over its seeds, and its gap to the reference paired by seed (sweeps with -tokens_per_param)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -30,6 +31,15 @@ func runFit(args []string) error {
 	rs, err := scaling.ReadResults(*results)
 	if err != nil {
 		return err
+	}
+	if *byBudget {
+		stats, gaps := scaling.ByBudget(rs, *reference)
+		if len(stats) == 0 {
+			return fmt.Errorf("%s: no run planned from a token budget (tokens_per_param): -by_budget reads sweeps run with -tokens_per_param", *results)
+		}
+		fmt.Fprintf(stdout, "%d runs from %s by size and token budget; gaps to %s paired by seed\n\n", len(rs), *results, *reference)
+		fmt.Fprint(stdout, scaling.BudgetMarkdown(stats, gaps, *reference))
+		return nil
 	}
 	fits, err := scaling.Analyze(rs, *reference, *samples, *seed)
 	if err != nil {
@@ -91,9 +101,17 @@ func runFit(args []string) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "\niso-FLOP: fitted validation loss at each budget (Δ vs %s; beyond the largest measured budget it is an extrapolation)\n\n", *reference)
+	maxMeasured := 0.0
+	for _, r := range rs {
+		maxMeasured = max(maxMeasured, r.TrainFLOPs)
+	}
 	fmt.Fprintln(stdout, "| budget | family | loss | Δ |\n|---|---|---|---|")
 	for _, r := range iso {
-		fmt.Fprintf(stdout, "| %.3g | %s | %.4f | %+.4f |\n", r.Budget, r.Name, r.Loss, r.Delta)
+		budget := fmt.Sprintf("%.3g", r.Budget)
+		if r.Budget > maxMeasured*1.0001 {
+			budget += " (extrapolated)"
+		}
+		fmt.Fprintf(stdout, "| %s | %s | %.4f | %+.4f |\n", budget, r.Name, r.Loss, r.Delta)
 	}
 	return nil
 }

@@ -30,10 +30,30 @@ func TestFit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"8 runs", "| dense | 4 |", "| lowrank32 | 4 |", "(reference)", "iso-FLOP", "| 1e+11 | lowrank32 |"} {
+	for _, want := range []string{"8 runs", "| dense | 4 |", "| lowrank32 | 4 |", "(reference)", "iso-FLOP", "| 1e+11 | lowrank32 |",
+		"| 1e+15 (extrapolated) | dense |", "| 1e+14 | dense |"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	// -by_budget: the token-budget tables of a -tokens_per_param sweep.
+	tpp := filepath.Join(t.TempDir(), "tpp.jsonl")
+	var tb strings.Builder
+	for seed, d := range []float64{0.10, 0.12, 0.11} {
+		for _, r := range []map[string]any{
+			{"name": fmt.Sprintf("4x64-dense-t2-s%d", seed), "preset": "4x64", "seed": seed, "tokens_per_param": 2, "train_flops": 8e11, "val_loss": 4.0},
+			{"name": fmt.Sprintf("4x64-lowrank32-t2-s%d", seed), "preset": "4x64", "seed": seed, "tokens_per_param": 2, "train_flops": 6e11, "val_loss": 4.0 - d},
+		} {
+			js, _ := json.Marshal(r)
+			tb.Write(append(js, '\n'))
+		}
+	}
+	if err := os.WriteFile(tpp, []byte(tb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = captureAll(t, func() error { return runFit([]string{"-results", tpp, "-by_budget"}) })
+	if err != nil || !strings.Contains(out, "| 4x64 | 2 | lowrank32 | 0.75x | -0.1100 (") || !strings.Contains(out, "| lower |") {
+		t.Errorf("-by_budget: %v\n%s", err, out)
 	}
 	out, _, err = captureAll(t, func() error { return runFit([]string{"-results", path, "-samples", "50", "-json"}) })
 	var rows []map[string]any
@@ -48,6 +68,7 @@ func TestFit(t *testing.T) {
 		{[]string{"-results", path, "-reference", "blockdense32"}, `no "blockdense32" runs`},
 		{[]string{"-results", path, "-samples", "3"}, "-samples 3"},
 		{[]string{"-results", path, "-budgets", "x"}, "-budgets"},
+		{[]string{"-results", path, "-by_budget"}, "no run planned from a token budget"},
 	} {
 		_, _, err := captureAll(t, func() error { return runFit(tc.args) })
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {

@@ -4,20 +4,28 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 )
 
 // Family is the model family of a sweep result, its run name without the size and the seed (and FLOP
-// budget): "dense", "lowrank32", "lowrank32-sgtflops". One curve is fitted per family.
+// or token budget): "dense", "lowrank32", "lowrank32-sgtflops", "lowrank32-eqflops". One curve is fitted per family.
 func Family(r Result) string {
 	parts := strings.Split(r.Name, "-")
 	if len(parts) > 0 {
 		parts = parts[1:] // the size
 	}
 	parts = slices.DeleteFunc(parts, func(p string) bool {
-		return len(p) > 1 && (p[0] == 's' && isDigits(p[1:]) || p[0] == 'c' && strings.ContainsAny(p, "e0123456789") && !strings.HasPrefix(p, "sgt"))
+		return len(p) > 1 && (p[0] == 's' && isDigits(p[1:]) || p[0] == 'c' && strings.ContainsAny(p, "e0123456789") && !strings.HasPrefix(p, "sgt") ||
+			p[0] == 't' && isNumber(p[1:]))
 	})
 	return strings.Join(parts, "-")
+}
+
+// isNumber reports whether s is a plain decimal number (a sweep's "-tK" token budget, e.g. 2 or 0.5).
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil && isDigits(strings.Replace(s, ".", "", 1))
 }
 
 func isDigits(s string) bool {

@@ -8,10 +8,13 @@ import (
 
 func TestFamily(t *testing.T) {
 	for name, want := range map[string]string{
-		"4x64-dense-s0":                 "dense",
-		"4x128-lowrank32-sgtflops-s12":  "lowrank32-sgtflops",
-		"tiny-blockdense63-c1.00e13-s1": "blockdense63",
-		"6x128-blockshuffle32-s0":       "blockshuffle32",
+		"4x64-dense-s0":                  "dense",
+		"4x128-lowrank32-sgtflops-s12":   "lowrank32-sgtflops",
+		"tiny-blockdense63-c1.00e13-s1":  "blockdense63",
+		"6x128-blockshuffle32-s0":        "blockshuffle32",
+		"4x64-lowrank32-t2-eqflops-s0":   "lowrank32-eqflops",
+		"4x96-dense-t0.5-s2":             "dense",
+		"tiny-lowrank32-sgtsteps-t20-s1": "lowrank32-sgtsteps",
 	} {
 		if got := Family(Result{Name: name}); got != want {
 			t.Errorf("Family(%s) = %q, want %q", name, got, want)
