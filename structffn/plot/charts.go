@@ -151,6 +151,13 @@ func (l *LiveLoss) Record(name string) func(train.Record) {
 	}
 }
 
+// Done draws the chart a last time as a regular chart (Live.Done): call it when training ends.
+func (l *LiveLoss) Done() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.live.Done(LossCurves(l.title, l.curves...))
+}
+
 // Curves returns what the chart holds so far.
 func (l *LiveLoss) Curves() []Curve {
 	l.mu.Lock()

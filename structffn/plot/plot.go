@@ -12,6 +12,7 @@
 package plot
 
 import (
+	"encoding/base64"
 	"encoding/gob"
 	"encoding/json"
 	"fmt"
@@ -201,6 +202,9 @@ func newID() string {
 // HTML returns the figure as an HTML fragment that draws itself with plotly.js: a div (class
 // "structffn-plot", which the notebook runner counts) and a script.
 func (f Figure) HTML(id string) (string, error) {
+	if f.Data == nil {
+		f.Data = []Trace{} // plotly.js needs an array, even an empty one (null breaks it)
+	}
 	js, err := json.Marshal(f)
 	if err != nil {
 		return "", fmt.Errorf("plot: %w", err)
@@ -215,8 +219,12 @@ func (f Figure) HTML(id string) (string, error) {
 <script type="text/javascript">
 (function() {
   var fig = %[3]s;
-  function draw() { window.Plotly.newPlot("%[1]s", fig.data, fig.layout, {responsive: true}); }
+  function draw() {
+    if (!document.getElementById("%[1]s")) return; // replaced by a later update meanwhile
+    window.Plotly.newPlot("%[1]s", fig.data, fig.layout, {responsive: true});
+  }
   if (window.Plotly) { draw(); return; }
+  if (window.structffnPlotly) { window.structffnPlotly.then(draw); return; } // being loaded (Live)
   var s = document.createElement("script");
   s.src = "%[4]s";
   s.onload = draw;
@@ -232,6 +240,9 @@ func (f Figure) bundle(id string) (map[protocol.MIMEType]any, error) {
 		return nil, err
 	}
 	var asMap map[string]any // the plotly JSON as a JSON object, not a string
+	if f.Data == nil {
+		f.Data = []Trace{}
+	}
 	js, _ := json.Marshal(f)
 	if err := json.Unmarshal(js, &asMap); err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
@@ -257,7 +268,16 @@ func Show(f Figure) error {
 	return gonbui.Error()
 }
 
-// Live is a chart that is redrawn in place, e.g. loss curves while a model trains.
+// Live is a chart that is redrawn in place, e.g. loss curves while a model trains: NewLive, Update
+// as often as needed, then Done with the final figure.
+//
+// While it runs, the chart is HTML that draws itself with plotly.js in the page, not the plotly MIME
+// bundle that Show sends: JupyterLab (4.x, and Notebook 7) keeps the renderer of an output whose MIME
+// type does not change and hands it each update, and jupyterlab-plotly's renderer (plotly 7.1) draws
+// a figure once and ignores later ones, so a live plotly output stayed at its first, empty state.
+// The first update carries plotly.js itself ($STRUCTFFN_PLOTLY_JS, which the kernel's environment
+// sets; else PlotlySrc is loaded), because JupyterLab's page has no window.Plotly. Done replaces the
+// HTML by a regular chart (plotly JSON, HTML and text), which is what the saved notebook keeps.
 type Live struct {
 	displayID string
 	n         int
@@ -270,18 +290,66 @@ func NewLive(f Figure) (*Live, error) {
 }
 
 // Update replaces the live chart with f.
-func (l *Live) Update(f Figure) error {
+func (l *Live) Update(f Figure) error { return l.send(f, false) }
+
+// Done replaces the live chart with f for good: the full MIME bundle, as Show sends.
+func (l *Live) Done(f Figure) error { return l.send(f, true) }
+
+func (l *Live) send(f Figure, final bool) error {
 	if !gonbui.IsNotebook {
 		return nil
 	}
 	l.n++
-	b, err := f.bundle(fmt.Sprintf("%s-%d", l.displayID, l.n))
+	id := fmt.Sprintf("%s-%d", l.displayID, l.n)
+	var b map[protocol.MIMEType]any
+	var err error
+	if final {
+		b, err = f.bundle(id)
+	} else {
+		var h string
+		if h, err = f.HTML(id); err == nil {
+			if l.n == 1 {
+				h = plotlyLoader(os.Getenv("STRUCTFFN_PLOTLY_JS")) + h
+			}
+			b = map[protocol.MIMEType]any{protocol.MIMETextHTML: h, protocol.MIMETextPlain: f.Summary()}
+		}
+	}
 	if err != nil {
 		return err
 	}
 	gonbui.SendData(&protocol.DisplayData{Data: b, DisplayID: l.displayID})
 	gonbui.Sync()
 	return gonbui.Error()
+}
+
+// plotlyLoader returns a script that loads the plotly.js file at path into the page as window.Plotly
+// unless the page has it (window.structffnPlotly resolves once it is loaded), or "" when path is
+// empty or unreadable (the chart's own script then loads PlotlySrc). The source travels base64-encoded
+// and runs as a script of its own (a Blob URL), with AMD's define hidden meanwhile so that plotly's
+// UMD wrapper sets the global.
+func plotlyLoader(path string) string {
+	if path == "" {
+		return ""
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return `<script type="text/javascript">
+(function() {
+  if (window.Plotly || window.structffnPlotly) return;
+  var bytes = Uint8Array.from(atob("` + base64.StdEncoding.EncodeToString(src) + `"), function(c) { return c.charCodeAt(0); });
+  var s = document.createElement("script");
+  s.src = URL.createObjectURL(new Blob([bytes], {type: "text/javascript"}));
+  var define = window.define;
+  window.define = undefined;
+  window.structffnPlotly = new Promise(function(resolve) {
+    s.onload = function() { window.define = define; resolve(); };
+  });
+  document.head.appendChild(s);
+})();
+</script>
+`
 }
 
 // Table displays a markdown table (nothing outside a notebook) and returns its markdown.
