@@ -95,6 +95,11 @@ func TestNotebooksInJupyterLab(t *testing.T) {
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no notebooks under %s (%v)", repo, err)
 	}
+	// JupyterLab makes a checkpoint directory beside a notebook it opens: remove it if the run made it.
+	checkpoints := filepath.Join(repo, "notebooks", ".ipynb_checkpoints")
+	if _, err := os.Stat(checkpoints); os.IsNotExist(err) {
+		defer os.RemoveAll(checkpoints)
+	}
 	var rel []string
 	for _, p := range paths {
 		rel = append(rel, filepath.Join("notebooks", filepath.Base(p)))
