@@ -2,7 +2,7 @@
 checks what they see: no error output, every chart drawn, each live chart drawing points while its
 cell still runs, and no error in the browser console.
 
-    python check.py --root DIR [--timeout S] NOTEBOOK.ipynb ...
+    python check.py --root DIR [--ui lab|notebook] [--timeout S] NOTEBOOK.ipynb ...
 
 DIR is the Jupyter root (the notebooks are paths under it, run in place and never saved: autosave is
 off); the kernel is GoNB ("gonb", from kernel/setup.sh) and the server is started here, on a free
@@ -50,9 +50,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(root, port, token, settings):
+def start_server(ui, root, port, token, settings):
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=settings, JUPYTER_CONFIG_DIR=os.path.join(settings, "config"))
-    jupyter = shutil.which("jupyter-lab") or os.path.join(os.path.dirname(sys.executable), "jupyter-lab")
+    name = "jupyter-lab" if ui == "lab" else "jupyter-notebook"  # JupyterLab 4 or Notebook 7
+    jupyter = shutil.which(name) or os.path.join(os.path.dirname(sys.executable), name)
     log = open(os.path.join(settings, "server.log"), "w")
     proc = subprocess.Popen([jupyter, "--no-browser", "--allow-root", "--port", str(port), "--ServerApp.token=" + token,
                              "--ServerApp.root_dir=" + root, "--ServerApp.open_browser=False"],
@@ -63,18 +64,20 @@ def start_server(root, port, token, settings):
             return proc
         except Exception:
             if proc.poll() is not None:
-                raise SystemExit("jupyter lab exited: see " + log.name)
+                raise SystemExit(name + " exited: see " + log.name)
             time.sleep(0.5)
     proc.terminate()
-    raise SystemExit("jupyter lab did not answer within 60 s: see " + log.name)
+    raise SystemExit(name + " did not answer within 60 s: see " + log.name)
 
 
-def check(page, base, workspace, notebook, timeout):
+def check(page, ui, base, workspace, notebook, timeout):
     console = []
     page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: console.append(str(e)))
-    # A workspace of its own, reset: only this notebook is open.
-    page.goto("%s/lab/workspaces/%s/tree/%s?reset" % (base, workspace, notebook))
+    if ui == "lab":  # a workspace of its own, reset: only this notebook is open
+        page.goto("%s/lab/workspaces/%s/tree/%s?reset" % (base, workspace, notebook))
+    else:  # Notebook 7: one notebook per page
+        page.goto("%s/notebooks/%s" % (base, notebook))
     page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell", timeout=60000)
     time.sleep(4)  # the kernel starts
     page.keyboard.press("Control+Shift+C")
@@ -104,7 +107,7 @@ def check(page, base, workspace, notebook, timeout):
     if live_src and live_points <= 0:
         problems.append("the live chart drew no point while its cell ran")
     problems += ["browser console: " + c[:300] for c in console]
-    return {"notebook": notebook, "ok": not problems, "problems": problems, "charts": st.get("charts", 0),
+    return {"notebook": notebook, "ui": ui, "ok": not problems, "problems": problems, "charts": st.get("charts", 0),
             "live_points": live_points}
 
 
@@ -113,6 +116,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", required=True)
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--ui", choices=["lab", "notebook"], default="lab", help="JupyterLab 4 (lab) or Notebook 7 (notebook)")
     ap.add_argument("notebooks", nargs="+")
     args = ap.parse_args()
     ROOT = args.root
@@ -126,7 +130,7 @@ def main():
     with open(os.path.join(docmanager, "plugin.jupyterlab-settings"), "w") as f:
         json.dump({"autosave": False}, f)  # the notebooks run in place: never write them back
     port, token = free_port(), "structffn"
-    server = start_server(args.root, port, token, settings)
+    server = start_server(args.ui, args.root, port, token, settings)
     failed = 0
     try:
         with sync_playwright() as p:
@@ -134,11 +138,11 @@ def main():
                                         args=["--no-sandbox"])
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
-            page.goto("http://127.0.0.1:%d/lab?token=%s" % (port, token))  # the token becomes a cookie
+            page.goto("http://127.0.0.1:%d/%s?token=%s" % (port, "lab" if args.ui == "lab" else "tree", token))  # the token becomes a cookie
             page.close()
             for k, nb in enumerate(args.notebooks):
                 page = context.new_page()
-                res = check(page, "http://127.0.0.1:%d" % port, "check%d" % k, nb, args.timeout)
+                res = check(page, args.ui, "http://127.0.0.1:%d" % port, "check%d" % k, nb, args.timeout)
                 page.close()
                 failed += not res["ok"]
                 print(json.dumps(res), flush=True)
