@@ -120,16 +120,10 @@ func decoderFor(b backends.Backend, backendConfig string, run *train.Loaded, pre
 		return nil, err
 	}
 	if premerge == "auto" {
-		cases := []bench.DecodeCase{{Batch: 1, NewTokens: 1}}
-		if promptTokens > 1 {
-			cases = append(cases, bench.DecodeCase{Batch: 1, NewTokens: promptTokens})
-		}
-		modes := []bench.DecodeMode{{Name: bench.Structured, Step: pm.Structured}, {Name: bench.MergedMode, Step: pm.Merged}}
-		results, err := bench.Decode(backendConfig, cfg, modes, cases, bench.Timing{MinReps: 5, MinTime: 50 * time.Millisecond}, nil)
+		results, err := bench.AutoCrossover(backendConfig, cfg, pm, promptTokens)
 		if err != nil {
 			return nil, err
 		}
-		pm.Crossover = bench.Crossover(results)
 		for i := 0; i+1 < len(results); i += 2 {
 			fmt.Fprintf(stderr, "pre-merge: %d tokens in flight: structured %.3f ms, merged %.3f ms\n",
 				results[i].TokensInFlight, results[i].Ms, results[i+1].Ms)

@@ -243,3 +243,21 @@ func DescribeCrossover(c int) string {
 	}
 	return fmt.Sprintf("crossover: merged weights are faster below %d tokens in flight, structured from %d on (sample -premerge %d)", c, c, c)
 }
+
+// AutoCrossover times pm's structured and merged steps at 1 token in flight and, when promptTokens
+// > 1, at a prompt of that many tokens (batch 1, at least 5 repetitions and 50 ms each), and sets
+// pm.Crossover from the timings (Crossover): what `structffn sample -premerge auto` and notebook 05
+// do before decoding. It returns the timings, structured then merged per size.
+func AutoCrossover(backendName string, cfg model.Config, pm *model.PreMerge, promptTokens int) ([]DecodeResult, error) {
+	cases := []DecodeCase{{Batch: 1, NewTokens: 1}}
+	if promptTokens > 1 {
+		cases = append(cases, DecodeCase{Batch: 1, NewTokens: promptTokens})
+	}
+	modes := []DecodeMode{{Name: Structured, Step: pm.Structured}, {Name: MergedMode, Step: pm.Merged}}
+	results, err := Decode(backendName, cfg, modes, cases, Timing{MinReps: 5, MinTime: 50 * time.Millisecond}, nil)
+	if err != nil {
+		return nil, err
+	}
+	pm.Crossover = Crossover(results)
+	return results, nil
+}
