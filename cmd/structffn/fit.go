@@ -80,16 +80,16 @@ func runFit(args []string) error {
 	fmt.Fprintln(stdout)
 	fmt.Fprint(stdout, scaling.Markdown(fits))
 
+	lo, hi := math.Inf(1), 0.0 // the measured training FLOPs
+	for _, r := range rs {
+		lo, hi = min(lo, r.TrainFLOPs), max(hi, r.TrainFLOPs)
+	}
 	var bs []float64
 	if *budgets != "" {
 		if bs, err = parsePositiveFloats("-budgets", *budgets); err != nil {
 			return err
 		}
 	} else {
-		lo, hi := math.Inf(1), 0.0
-		for _, r := range rs {
-			lo, hi = min(lo, r.TrainFLOPs), max(hi, r.TrainFLOPs)
-		}
 		bs = []float64{lo, math.Sqrt(lo * hi), hi, 10 * hi, 100 * hi}
 	}
 	byName := map[string]scaling.Fit{}
@@ -101,14 +101,10 @@ func runFit(args []string) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "\niso-FLOP: fitted validation loss at each budget (Δ vs %s; beyond the largest measured budget it is an extrapolation)\n\n", *reference)
-	maxMeasured := 0.0
-	for _, r := range rs {
-		maxMeasured = max(maxMeasured, r.TrainFLOPs)
-	}
 	fmt.Fprintln(stdout, "| budget | family | loss | Δ |\n|---|---|---|---|")
 	for _, r := range iso {
 		budget := fmt.Sprintf("%.3g", r.Budget)
-		if r.Budget > maxMeasured*1.0001 {
+		if r.Budget > hi*1.0001 {
 			budget += " (extrapolated)"
 		}
 		fmt.Fprintf(stdout, "| %s | %s | %.4f | %+.4f |\n", budget, r.Name, r.Loss, r.Delta)

@@ -22,7 +22,21 @@ type PaperRow struct {
 
 // Published reports whether the row's figures are printed in the paper (Table 1: xl; Table 2: m-wide,
 // l-wide) rather than derived from the reference code's formulas (s, m, l).
-func (r PaperRow) Published() bool { return r.Preset == "xl" || strings.HasSuffix(r.Preset, "-wide") }
+func (r PaperRow) Published() bool { return paperSource(r.Preset) != derived }
+
+const derived = "derived"
+
+// paperSource is where the paper's figures for a PaperTable preset come from: "Table 1" (xl),
+// "Table 2" (the wide models) or "derived" (s, m, l: the reference code's formulas, no table).
+func paperSource(preset string) string {
+	switch {
+	case preset == "xl":
+		return "Table 1"
+	case strings.HasSuffix(preset, "-wide"):
+		return "Table 2"
+	}
+	return derived
+}
 
 // Config returns the model of the row: the preset with the row's structure.
 func (r PaperRow) Config() (Config, error) {
@@ -107,15 +121,10 @@ func (r FLOPsRow) Matches() bool {
 // Source names where the row's paper figures come from: "Table 1" (xl), "Table 2" (the wide models),
 // "derived" (s, m, l: the reference code's formulas, no published table), or "" when there are none.
 func (r FLOPsRow) Source() string {
-	switch {
-	case r.PaperParams == "":
+	if r.PaperParams == "" {
 		return ""
-	case !r.Published:
-		return "derived"
-	case strings.HasSuffix(r.Preset, "-wide"):
-		return "Table 2"
 	}
-	return "Table 1"
+	return paperSource(r.Preset)
 }
 
 // NewFLOPsRow computes the accounting of cfg for its token budget.

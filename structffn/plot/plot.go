@@ -202,10 +202,7 @@ func newID() string {
 // HTML returns the figure as an HTML fragment that draws itself with plotly.js: a div (class
 // "structffn-plot", which the notebook runner counts) and a script.
 func (f Figure) HTML(id string) (string, error) {
-	if f.Data == nil {
-		f.Data = []Trace{} // plotly.js needs an array, even an empty one (null breaks it)
-	}
-	js, err := json.Marshal(f)
+	js, err := f.json()
 	if err != nil {
 		return "", fmt.Errorf("plot: %w", err)
 	}
@@ -233,6 +230,14 @@ func (f Figure) HTML(id string) (string, error) {
 </script>`, id, height, fig, html.EscapeString(PlotlySrc)), nil
 }
 
+// json is the figure as plotly.js reads it; no traces is an empty array (plotly.js fails on null).
+func (f Figure) json() ([]byte, error) {
+	if f.Data == nil {
+		f.Data = []Trace{}
+	}
+	return json.Marshal(f)
+}
+
 // bundle is the MIME bundle of a figure.
 func (f Figure) bundle(id string) (map[protocol.MIMEType]any, error) {
 	h, err := f.HTML(id)
@@ -240,10 +245,7 @@ func (f Figure) bundle(id string) (map[protocol.MIMEType]any, error) {
 		return nil, err
 	}
 	var asMap map[string]any // the plotly JSON as a JSON object, not a string
-	if f.Data == nil {
-		f.Data = []Trace{}
-	}
-	js, _ := json.Marshal(f)
+	js, _ := f.json()
 	if err := json.Unmarshal(js, &asMap); err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
 	}

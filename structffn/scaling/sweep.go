@@ -124,15 +124,13 @@ func (p Plan) Runs() ([]Run, error) {
 			return nil, err
 		}
 		for _, tpp := range tpps {
-			denseFLOPs := map[int]float64{} // seed -> the dense run's training FLOPs at this budget
+			var denseFLOPs float64 // the dense run's training FLOPs at this budget (the same for every seed)
 			if p.EqualFLOPs {
-				for _, seed := range p.Seeds {
-					d, err := p.run(size, linear.Dense, 1, guide.Off, seed, tpp, 0, denseParams)
-					if err != nil {
-						return nil, err
-					}
-					denseFLOPs[seed] = d.Planned.TrainFLOPs
+				d, err := p.run(size, linear.Dense, 1, guide.Off, p.Seeds[0], tpp, 0, denseParams)
+				if err != nil {
+					return nil, err
 				}
+				denseFLOPs = d.Planned.TrainFLOPs
 			}
 			for _, kind := range p.Structures {
 				fractions := p.Fractions
@@ -152,11 +150,10 @@ func (p Plan) Runs() ([]Run, error) {
 								}
 								runs = append(runs, r)
 								if p.EqualFLOPs && kind != linear.Dense && sgt == guide.Off {
-									r, err := p.run(size, kind, frac, sgt, seed, tpp, denseFLOPs[seed], denseParams)
+									r, err := p.run(size, kind, frac, sgt, seed, tpp, denseFLOPs, denseParams)
 									if err != nil {
 										return nil, err
 									}
-									r.Match, r.Name = MatchDenseFLOPs, strings.TrimSuffix(r.Name, "-s"+strconv.Itoa(seed))+"-eqflops-s"+strconv.Itoa(seed)
 									runs = append(runs, r)
 								}
 							}
@@ -182,7 +179,8 @@ func (p Plan) denseParams(size Size) (int64, error) {
 	return cfg.Params().Total, nil
 }
 
-// run plans one run: trained on budget FLOPs when budget > 0, else on tpp tokens per dense parameter.
+// run plans one run: trained on budget FLOPs when budget > 0, else on tpp tokens per dense parameter;
+// both set is an EqualFLOPs run (budget: the dense run's FLOPs at tpp).
 func (p Plan) run(size Size, kind linear.Kind, frac float64, sgt guide.Mode, seed int, tpp, budget float64, denseParams int64) (Run, error) {
 	r := Run{Size: size.Name, Structure: kind.String(), Fraction: frac, SGT: sgt, Seed: seed, Budget: budget, TokensPerParam: tpp}
 	r.Name = size.Name + "-" + kind.String()
@@ -195,8 +193,11 @@ func (p Plan) run(size Size, kind linear.Kind, frac float64, sgt guide.Mode, see
 	if len(p.TokensPerParam) > 1 {
 		r.Name += "-t" + strconv.FormatFloat(tpp, 'g', -1, 64)
 	}
-	if budget > 0 && tpp == 0 {
+	switch {
+	case budget > 0 && tpp == 0:
 		r.Name += "-c" + strings.ReplaceAll(strconv.FormatFloat(budget, 'e', 2, 64), "+", "")
+	case budget > 0:
+		r.Name, r.Match = r.Name+"-eqflops", MatchDenseFLOPs
 	}
 	r.Name += "-s" + strconv.Itoa(seed)
 	settings := join(p.Base, size.Settings, fmt.Sprintf("structure=%s;fraction=%g;sgt=%s;seed=%d", kind, frac, sgt, seed))
