@@ -3,15 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
-	"strconv"
 	"time"
-
-	"github.com/gomlx/gomlx/backends"
 
 	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/bench"
-	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
 	"github.com/structffn/structffn/structffn/train"
 )
@@ -63,7 +58,7 @@ func runSample(args []string) error {
 			len(ids), cfg.Context, cfg.Context)
 	}
 	compileStart := time.Now()
-	step, err := decoderFor(b, backendConfig, run, *premerge, min(len(ids), cfg.Context))
+	step, err := bench.NewDecoder(b, backendConfig, run.Ctx, run.Config, *premerge, min(len(ids), cfg.Context), stderr)
 	if err != nil {
 		return err
 	}
@@ -92,48 +87,4 @@ func runSample(args []string) error {
 		fmt.Fprintf(stderr, "pre-merge: %d steps on merged weights, %d on structured ones\n", pm.MergedCalls, pm.StructuredCalls)
 	}
 	return nil
-}
-
-// decoderFor returns what decodes run's model under the -premerge choice: a plain decoder for dense
-// models and for "structured", otherwise a PreMerge switch whose crossover is "merged" (always),
-// a number, or for "auto" measured here with bench.Decode at the sizes this sampling uses (the prompt
-// chunk of promptTokens and single tokens).
-func decoderFor(b backends.Backend, backendConfig string, run *train.Loaded, premerge string, promptTokens int) (model.Stepper, error) {
-	cfg := run.Config
-	crossover := -1
-	switch premerge {
-	case "auto", "structured":
-	case "merged":
-		crossover = math.MaxInt
-	default:
-		n, err := strconv.Atoi(premerge)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("-premerge %q: allowed values are auto, structured, merged or a crossover (tokens in flight, 0 or more)", premerge)
-		}
-		crossover = n
-	}
-	if cfg.Structure == linear.Dense || premerge == "structured" {
-		return model.NewDecoder(b, run.Ctx, cfg)
-	}
-	pm, err := model.NewPreMerge(b, run.Ctx, cfg, crossover)
-	if err != nil {
-		return nil, err
-	}
-	if premerge == "auto" {
-		results, err := bench.AutoCrossover(backendConfig, cfg, pm, promptTokens)
-		if err != nil {
-			return nil, err
-		}
-		for i := 0; i+1 < len(results); i += 2 {
-			fmt.Fprintf(stderr, "pre-merge: %d tokens in flight: structured %.3f ms, merged %.3f ms\n",
-				results[i].TokensInFlight, results[i].Ms, results[i+1].Ms)
-		}
-		fmt.Fprintf(stderr, "pre-merge: %s\n", bench.DescribeCrossover(pm.Crossover))
-	} else if pm.Crossover == math.MaxInt {
-		fmt.Fprintf(stderr, "pre-merge: merged weights for every step (-premerge %s)\n", premerge)
-	} else {
-		fmt.Fprintf(stderr, "pre-merge: merged weights for steps of fewer than %d tokens in flight, structured ones from %d on (-premerge %s)\n",
-			pm.Crossover, pm.Crossover, premerge)
-	}
-	return pm, nil
 }

@@ -145,12 +145,7 @@ func DecodeModes(backend backends.Backend, ctx *context.Context, cfg model.Confi
 	if err != nil {
 		return nil, err
 	}
-	cache, err := model.NewKVCache(cfg, 1)
-	if err != nil {
-		return nil, err
-	}
-	defer cache.Finalize()
-	if _, err := structured.Step(cache, [][]int32{{0}}); err != nil {
+	if err := firstStep(structured, cfg); err != nil {
 		return nil, err
 	}
 	out := make([]DecodeMode, len(modes))

@@ -4,12 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/structffn/structffn/structffn/bench"
 	"github.com/structffn/structffn/structffn/guide"
@@ -18,14 +14,6 @@ import (
 	"github.com/structffn/structffn/structffn/scaling"
 	"github.com/structffn/structffn/structffn/train"
 )
-
-// Must returns v, or panics with err: for notebook cells, where a failing call should stop the cell.
-func Must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
 
 // FLOPsTable displays the paper-comparison table of `structffn flops` (parameters, FFN parameters
 // and training FLOPs, ours beside the paper's, "=" where they agree at the printed precision, and the
@@ -102,69 +90,6 @@ func LossCurves(title string, curves ...Curve) Figure {
 	return Lines(title, "training tokens", "loss (nats/token)", false, false, series...)
 }
 
-// RunCurves reads run directories' metrics (train.ReadMetrics), named by directory.
-func RunCurves(dirs ...string) ([]Curve, error) {
-	var out []Curve
-	for _, d := range dirs {
-		records, err := train.ReadMetrics(d)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Curve{Name: d, Records: records})
-	}
-	return out, nil
-}
-
-// LiveLoss is a loss chart redrawn while runs train: pass Record(name) as train.Options.OnRecord.
-type LiveLoss struct {
-	mu     sync.Mutex
-	title  string
-	live   *Live
-	curves []Curve
-	last   time.Time
-}
-
-// NewLiveLoss displays an empty loss chart.
-func NewLiveLoss(title string) (*LiveLoss, error) {
-	l := &LiveLoss{title: title}
-	var err error
-	l.live, err = NewLive(LossCurves(title))
-	return l, err
-}
-
-// Record returns a callback that adds each metrics record to the curve named name and redraws the
-// chart (at most twice a second, and always on validation records).
-func (l *LiveLoss) Record(name string) func(train.Record) {
-	return func(r train.Record) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		i := slices.IndexFunc(l.curves, func(c Curve) bool { return c.Name == name })
-		if i < 0 {
-			l.curves = append(l.curves, Curve{Name: name})
-			i = len(l.curves) - 1
-		}
-		l.curves[i].Records = append(l.curves[i].Records, r)
-		if r.ValLoss != nil || time.Since(l.last) > 500*time.Millisecond {
-			l.last = time.Now()
-			_ = l.live.Update(LossCurves(l.title, l.curves...))
-		}
-	}
-}
-
-// Done draws the chart a last time as a regular chart (Live.Done): call it when training ends.
-func (l *LiveLoss) Done() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.live.Done(LossCurves(l.title, l.curves...))
-}
-
-// Curves returns what the chart holds so far.
-func (l *LiveLoss) Curves() []Curve {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.curves)
-}
-
 // AlphaSchedules draws α (the guide's weight, docs/METHOD.md §3) over a guided window of steps for each
 // schedule kind: 1 at step 0, 0 from the end of the window on.
 func AlphaSchedules(steps int64) Figure {
@@ -204,19 +129,6 @@ func SkipPattern(s guide.Schedule, seed uint64, steps int64, n int) Figure {
 	f.Layout.XAxis = Axis{Title: Text{"step"}}
 	f.Layout.YAxis = Axis{Title: Text{"structured matrix"}, AutoRange: "reversed", DTick: 1}
 	return f
-}
-
-// MustShow displays f, panicking on an error from building it (MustShow(MergedHeatmap(spec, 1)))
-// or from displaying it: for notebook cells.
-func MustShow(f Figure, errs ...error) {
-	for _, err := range errs {
-		if err != nil {
-			panic(err)
-		}
-	}
-	if err := Show(f); err != nil {
-		panic(err)
-	}
 }
 
 // StructureTable displays, for an FFN d → f → d, each structure at each parameter fraction with its
@@ -359,16 +271,32 @@ func PaperChart() Figure {
 	return f
 }
 
-// RunsTable displays the summaries of run directories (train.Summarize) as the table `structffn runs`
-// prints, each run named by its directory's base name, and returns its markdown.
-func RunsTable(dirs ...string) (string, error) {
-	var rows [][]string
-	for _, dir := range dirs {
-		s, err := train.Summarize(dir)
-		if err != nil {
-			return "", err
+// Group is the points of one setting measured several times (seeds): X[i], Y[i] is one measurement.
+type Group struct {
+	Name string
+	X, Y []float64
+}
+
+// palette is plotly's default colour sequence, so that a group's points and its mean share a colour.
+var palette = []string{"#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52"}
+
+// Spread draws each group's measurements as faint points and their mean (of X and of Y) as a
+// larger point with a bar of ±1 sample standard deviation of Y (no bar for a single measurement);
+// logX makes the x axis logarithmic.
+func Spread(title, xTitle, yTitle string, logX bool, groups ...Group) Figure {
+	f := Lines(title, xTitle, yTitle, logX, false)
+	hide := false
+	for i, g := range groups {
+		color := palette[i%len(palette)]
+		mx, _ := scaling.MeanSD(g.X)
+		my, sd := scaling.MeanSD(g.Y)
+		mean := Trace{Type: "scatter", Mode: "markers", Name: g.Name, X: []float64{mx}, Y: []float64{my}, LegendGroup: g.Name,
+			Marker: &Marker{Size: 11, Color: color}}
+		if len(g.Y) > 1 {
+			mean.ErrorY = &ErrorBar{Type: "data", Array: []float64{sd}, Visible: true}
 		}
-		rows = append(rows, s.Row(filepath.Base(dir)))
+		f.Data = append(f.Data, mean, Trace{Type: "scatter", Mode: "markers", Name: g.Name + " (each seed)", X: g.X, Y: g.Y,
+			LegendGroup: g.Name, ShowLegend: &hide, Marker: &Marker{Size: 6, Opacity: 0.45, Color: color}})
 	}
-	return Table(train.SummaryHeader, rows), nil
+	return f
 }

@@ -15,7 +15,10 @@ import (
 )
 
 func TestFLOPsTableMarksAgreement(t *testing.T) {
-	rows := Must(model.PaperFLOPsTable())
+	rows, err := model.PaperFLOPsTable()
+	if err != nil {
+		t.Fatal(err)
+	}
 	md := FLOPsTable(rows)
 	if got := strings.Count(md, "\n"); got != len(rows)+2 {
 		t.Errorf("%d lines, want %d rows + header + rule", got, len(rows))

@@ -74,6 +74,27 @@ type Trace struct {
 	// XAxis and YAxis name the axes of a trace in a multi-panel figure ("x2", "y2"); empty: the first.
 	XAxis string `json:"xaxis,omitempty"`
 	YAxis string `json:"yaxis,omitempty"`
+	// ErrorY draws a bar of ± Array[i] around each Y[i].
+	ErrorY *ErrorBar `json:"error_y,omitempty"`
+	Marker *Marker   `json:"marker,omitempty"`
+	// LegendGroup ties traces together in the legend (clicking one hides them all).
+	LegendGroup string `json:"legendgroup,omitempty"`
+	ShowLegend  *bool  `json:"showlegend,omitempty"`
+}
+
+// ErrorBar is a trace's error bars: Type "data" with one half-width per point in Array.
+type ErrorBar struct {
+	Type    string    `json:"type"`
+	Array   []float64 `json:"array"`
+	Visible bool      `json:"visible"`
+}
+
+// Marker styles a scatter trace's points.
+type Marker struct {
+	Size    int     `json:"size,omitempty"`
+	Opacity float64 `json:"opacity,omitempty"`
+	Symbol  string  `json:"symbol,omitempty"`
+	Color   string  `json:"color,omitempty"`
 }
 
 // Line styles a scatter trace's line.
@@ -370,22 +391,6 @@ func Table(header []string, rows [][]string) string {
 		gonbui.Sync()
 	}
 	return b.String()
-}
-
-// QuickEnv names the environment variable that selects the notebooks' quick mode (CI-sized runs):
-// STRUCTFFN_QUICK=1, as kernel/nbrun sets it.
-const QuickEnv = "STRUCTFFN_QUICK"
-
-// Quick reports whether the notebooks run in quick mode.
-func Quick() bool { return os.Getenv(QuickEnv) == "1" }
-
-// Pick returns quick in quick mode and full otherwise: the one switch a notebook cell needs, e.g.
-// steps := plot.Pick(30, 1000).
-func Pick[T any](quick, full T) T {
-	if Quick() {
-		return quick
-	}
-	return full
 }
 
 // Markdown displays markdown text as the cell's output (nothing outside a notebook).

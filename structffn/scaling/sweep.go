@@ -203,7 +203,7 @@ func (p Plan) run(size Size, kind linear.Kind, frac float64, sgt guide.Mode, see
 	settings := join(p.Base, size.Settings, fmt.Sprintf("structure=%s;fraction=%g;sgt=%s;seed=%d", kind, frac, sgt, seed))
 	// Steps from the budget: FLOPs per base step (SGT's share included) from a 1000-step probe.
 	const probeSteps = 1000
-	probe, err := plan(join(settings, fmt.Sprintf("train_steps=%d", probeSteps)))
+	probe, err := train.PlanSettings(join(settings, fmt.Sprintf("train_steps=%d", probeSteps)))
 	if err != nil {
 		return r, fmt.Errorf("run %s: %v", r.Name, err)
 	}
@@ -218,18 +218,10 @@ func (p Plan) run(size Size, kind linear.Kind, frac float64, sgt guide.Mode, see
 		return r, fmt.Errorf("run %s: the budget buys less than one step of %d tokens: raise it", r.Name, int64(tokensPerStep))
 	}
 	r.Settings = join(settings, fmt.Sprintf("train_steps=%d", steps))
-	if r.Planned, err = plan(r.Settings); err != nil {
+	if r.Planned, err = train.PlanSettings(r.Settings); err != nil {
 		return r, fmt.Errorf("run %s: %v", r.Name, err)
 	}
 	return r, nil
-}
-
-func plan(settings string) (train.Planned, error) {
-	ctx := train.DefaultContext()
-	if _, err := commandline.ParseContextSettings(ctx, settings); err != nil {
-		return train.Planned{}, err
-	}
-	return train.Plan(ctx)
 }
 
 // join concatenates -set strings.

@@ -84,7 +84,7 @@ func ByBudget(results []Result, reference string) ([]BudgetStats, []BudgetGap) {
 			s.Tokens += float64(r.Tokens) / float64(len(runs))
 		}
 		slices.Sort(s.Seeds)
-		s.Mean, s.SD = meanSD(ls)
+		s.Mean, s.SD = MeanSD(ls)
 		stats = append(stats, s)
 
 		ref, ok := loss[key{k.size, k.tpp, reference}]
@@ -105,7 +105,7 @@ func ByBudget(results []Result, reference string) ([]BudgetStats, []BudgetGap) {
 		}
 		g.Pairs, g.FLOPsRatio = len(ds), flops/refFLOPs
 		var sd float64
-		g.Mean, sd = meanSD(ds)
+		g.Mean, sd = MeanSD(ds)
 		half := t975(len(ds)-1) * sd / math.Sqrt(float64(len(ds)))
 		g.Lo, g.Hi = g.Mean-half, g.Mean+half
 		gaps = append(gaps, g)
@@ -113,8 +113,8 @@ func ByBudget(results []Result, reference string) ([]BudgetStats, []BudgetGap) {
 	return stats, gaps
 }
 
-// meanSD is the mean and the sample standard deviation (NaN for fewer than two values).
-func meanSD(xs []float64) (mean, sd float64) {
+// MeanSD is the mean and the sample standard deviation (NaN for fewer than two values).
+func MeanSD(xs []float64) (mean, sd float64) {
 	for _, x := range xs {
 		mean += x / float64(len(xs))
 	}

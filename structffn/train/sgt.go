@@ -7,6 +7,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/ui/commandline"
 
 	"github.com/structffn/structffn/structffn/data"
 	"github.com/structffn/structffn/structffn/guide"
@@ -197,6 +198,16 @@ func Plan(ctx *context.Context) (Planned, error) {
 	steps := s.Plan.TotalSteps
 	flops := float64(cfg.TrainFLOPsPerToken())*float64(cfg.TokensPerStep())*float64(steps) + s.expectedGuideFLOPs(cfg, steps)
 	return Planned{Config: cfg, Steps: steps, Tokens: steps * cfg.TokensPerStep(), TrainFLOPs: flops, SGT: s.Mode}, nil
+}
+
+// PlanSettings is Plan of the default context with a -set string applied ("key=value;..."): what
+// sweeps and notebook grids check every run with before anything trains.
+func PlanSettings(settings string) (Planned, error) {
+	ctx := DefaultContext()
+	if _, err := commandline.ParseContextSettings(ctx, settings); err != nil {
+		return Planned{}, err
+	}
+	return Plan(ctx)
 }
 
 // ParamSGTPlainGraph chooses the graph of the steps on which no guide runs (after the window, and
