@@ -1,6 +1,6 @@
 """Runs notebooks in a real JupyterLab, in headless Chromium, the way a person does (Run All), and
-checks what they see: no error output, every chart drawn, each live chart drawing points while its
-cell still runs, and no error in the browser console.
+checks what they see: opening the notebook does not mark it as modified, no error output, every chart
+drawn, each live chart drawing points while its cell still runs, and no error in the browser console.
 
     python check.py --root DIR [--ui lab|notebook] [--timeout S] NOTEBOOK.ipynb ...
 
@@ -9,7 +9,8 @@ off); the kernel is GoNB ("gonb", from kernel/setup.sh) and the server is starte
 port, with notebook windowing off (so that every cell renders) and its settings in a temporary
 directory. Chromium is Debian's
 (/usr/bin/chromium, or $STRUCTFFN_CHROMIUM); Playwright downloads no browser. Prints one JSON line per
-notebook ({"notebook", "ok", "problems", "charts", "live_points"}) and exits 1 when any failed.
+notebook ({"notebook", "ui", "ok", "problems", "charts", "live_points", "ignored"}) and exits 1 when any
+failed (KNOWN_UPSTREAM lists the console errors of the UI itself that are reported but do not fail).
 """
 import argparse
 import json
@@ -42,6 +43,14 @@ STATE_JS = """() => {
   return {prompts: prompts.length, running: prompts.filter(p => p.includes('*')).length,
           errors, charts: charts.length, drawn: drawn.length, live: live.length ? Math.max(...live) : -1};
 }"""
+
+
+# Console errors of the UI itself, not of the notebooks, reported as "ignored" rather than failing:
+# Notebook 7.6.x (7.6.0 and 7.6.5 tried, with JupyterLab 4.6.6) throws this on every page it opens, an empty
+# notebook and no settings of ours included, from its keyboard-shortcuts settings handler in
+# notebook_core.js (a pluginChanged signal for a plugin the settings registry has not loaded).
+KNOWN_UPSTREAM = {"notebook": ["TypeError: Cannot read properties of undefined (reading 'schema')",
+                               "Cannot read properties of undefined (reading 'schema')"]}
 
 
 def free_port():
@@ -79,11 +88,16 @@ def check(page, ui, base, workspace, notebook, timeout):
     else:  # Notebook 7: one notebook per page
         page.goto("%s/notebooks/%s" % (base, notebook))
     page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell", timeout=60000)
-    time.sleep(4)  # the kernel starts
-    page.keyboard.press("Control+Shift+C")
-    page.keyboard.type("Run All Cells")
-    page.keyboard.press("Enter")
-    live_src = "NewLiveLoss" in open(os.path.join(ROOT, notebook)).read() or "live-fixture" in notebook
+    time.sleep(4)  # the kernel starts and reports its language info (which JupyterLab merges into the metadata)
+    problems = []
+    if page.evaluate("() => !!document.querySelector('.jp-mod-dirty')"):  # a modified-document mark before anything ran
+        problems.append("opening the notebook marked it as modified (JupyterLab rewrote part of it: save it once from JupyterLab)")
+    # Run All from the menu bar, as a person does (Notebook 7's command palette logs a TypeError of its own
+    # in its shortcuts settings handler, which would fail every notebook).
+    page.click('.lm-MenuBar-itemLabel:text-is("Run")')
+    page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
+    source = open(os.path.join(ROOT, notebook)).read()
+    live_src = "nb.Train(" in source or "NewLive" in source or "live-fixture" in notebook
     live_points, started, idle, st = 0, False, 0, {}
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -96,7 +110,6 @@ def check(page, ui, base, workspace, notebook, timeout):
             idle += 1
             if idle >= 3:
                 break
-    problems = []
     if not started:
         problems.append("Run All did not start any cell")
     elif idle < 3:
@@ -106,9 +119,10 @@ def check(page, ui, base, workspace, notebook, timeout):
         problems.append("%d of %d charts not drawn" % (st["charts"] - st["drawn"], st["charts"]))
     if live_src and live_points <= 0:
         problems.append("the live chart drew no point while its cell ran")
-    problems += ["browser console: " + c[:300] for c in console]
+    ignored = [c for c in console if any(c.startswith(k) for k in KNOWN_UPSTREAM.get(ui, []))]
+    problems += ["browser console: " + c[:300] for c in console if c not in ignored]
     return {"notebook": notebook, "ui": ui, "ok": not problems, "problems": problems, "charts": st.get("charts", 0),
-            "live_points": live_points}
+            "live_points": live_points, "ignored": [c[:120] for c in ignored]}
 
 
 def main():

@@ -13,6 +13,7 @@ import (
 // browserResult is one line of kernel/browser/check.py's output.
 type browserResult struct {
 	Notebook   string   `json:"notebook"`
+	UI         string   `json:"ui"`
 	OK         bool     `json:"ok"`
 	Problems   []string `json:"problems"`
 	Charts     int      `json:"charts"`
@@ -21,7 +22,7 @@ type browserResult struct {
 
 // runBrowserCheck runs kernel/browser/check.py with the kernel venv's Python (Playwright, JupyterLab)
 // on notebooks under root, in quick mode, and returns its results by notebook.
-func runBrowserCheck(t *testing.T, root string, notebooks ...string) map[string]browserResult {
+func runBrowserCheck(t *testing.T, ui, root string, notebooks ...string) map[string]browserResult {
 	t.Helper()
 	env := findEnv(t)
 	python := filepath.Join(filepath.Dir(env.Jupyter), "python")
@@ -35,7 +36,7 @@ func runBrowserCheck(t *testing.T, root string, notebooks ...string) map[string]
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(python, append([]string{filepath.Join(repo, "kernel", "browser", "check.py"), "--root", root, "--timeout", "900"}, notebooks...)...)
+	cmd := exec.Command(python, append([]string{filepath.Join(repo, "kernel", "browser", "check.py"), "--ui", ui, "--root", root, "--timeout", "900"}, notebooks...)...)
 	cmd.Env = append(os.Environ(), "STRUCTFFN_QUICK=1", "PATH="+filepath.Dir(env.Jupyter)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	if env.Chromium != "" {
 		cmd.Env = append(cmd.Env, "STRUCTFFN_CHROMIUM="+env.Chromium)
@@ -73,18 +74,23 @@ func TestBrowserCatchesABrokenLiveChart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res := runBrowserCheck(t, root, "live-fixture-good.ipynb", "live-fixture-broken.ipynb")
-	if g := res["live-fixture-good.ipynb"]; !g.OK || g.LivePoints <= 0 {
-		t.Errorf("the good live chart failed: %+v", g)
-	}
-	b := res["live-fixture-broken.ipynb"]
-	if b.OK || !strings.Contains(strings.Join(b.Problems, "\n"), "the live chart drew no point while its cell ran") {
-		t.Errorf("the broken live chart passed or failed for another reason: %+v", b)
+	for _, ui := range uis {
+		res := runBrowserCheck(t, ui, root, "live-fixture-good.ipynb", "live-fixture-broken.ipynb")
+		if g := res["live-fixture-good.ipynb"]; !g.OK || g.LivePoints <= 0 {
+			t.Errorf("%s: the good live chart failed: %+v", ui, g)
+		}
+		b := res["live-fixture-broken.ipynb"]
+		if b.OK || !strings.Contains(strings.Join(b.Problems, "\n"), "the live chart drew no point while its cell ran") {
+			t.Errorf("%s: the broken live chart passed or failed for another reason: %+v", ui, b)
+		}
 	}
 }
 
-// TestNotebooksInJupyterLab runs every notebook in JupyterLab in headless Chromium, in quick mode, in
-// place (never saved): no error output, every chart drawn, live charts drawing while their cell runs,
+// uis are the user interfaces the browser tests drive: JupyterLab 4 and Notebook 7.
+var uis = []string{"lab", "notebook"}
+
+// TestNotebooksInJupyterLab runs every notebook in JupyterLab and in Notebook 7 in headless Chromium, in
+// quick mode, in place (never saved): opening it does not mark it modified, no error output, every chart drawn, live charts drawing while their cell runs,
 // no browser console error.
 func TestNotebooksInJupyterLab(t *testing.T) {
 	repo, err := repoRoot()
@@ -112,12 +118,14 @@ func TestNotebooksInJupyterLab(t *testing.T) {
 			}
 		}(nb, before)
 	}
-	for nb, r := range runBrowserCheck(t, repo, rel...) {
-		if !r.OK {
-			t.Errorf("%s in JupyterLab: %s", nb, strings.Join(r.Problems, "; "))
-		}
-		if r.Charts == 0 {
-			t.Errorf("%s: no chart found", nb)
+	for _, ui := range uis {
+		for nb, r := range runBrowserCheck(t, ui, repo, rel...) {
+			if !r.OK {
+				t.Errorf("%s in %s: %s", nb, ui, strings.Join(r.Problems, "; "))
+			}
+			if r.Charts == 0 {
+				t.Errorf("%s in %s: no chart found", nb, ui)
+			}
 		}
 	}
 }

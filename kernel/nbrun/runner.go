@@ -194,6 +194,18 @@ func Run(env Env, path string, opts Options) (r Result) {
 		return r
 	}
 	if opts.Update {
+		// PNG snapshots of the charts, so that JupyterLab does not add its own on opening.
+		repo, err := repoRoot()
+		if err != nil {
+			r.Err = err
+			return r
+		}
+		python := filepath.Join(filepath.Dir(env.Jupyter), "python")
+		if out, err := runCmd(5*time.Minute, work, []string{"STRUCTFFN_CHROMIUM=" + env.Chromium}, python,
+			filepath.Join(repo, "kernel", "browser", "snapshot.py"), "--plotly", env.PlotlyJS, executed); err != nil {
+			r.Err = fmt.Errorf("chart snapshots: %v: %s", err, lastLines(out, 5))
+			return r
+		}
 		data, err := os.ReadFile(executed)
 		if err == nil {
 			err = atomicfile.Write(abs, data)
