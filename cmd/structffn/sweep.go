@@ -4,7 +4,6 @@ import (
 	stdctx "context"
 	"errors"
 	"fmt"
-	"os"
 	"os/signal"
 	"strings"
 	"time"
@@ -114,7 +113,7 @@ func runSweep(args []string) error {
 	if *dryRun {
 		return printPlan(runs, b, config, *estimate)
 	}
-	goctx, stop := signal.NotifyContext(stdctx.Background(), os.Interrupt)
+	goctx, stop := signal.NotifyContext(stdctx.Background(), stopSignals...)
 	defer stop()
 	err = scaling.Execute(goctx, runs, *out, scaling.ExecOptions{Backend: b, BackendName: config, CacheDir: *cache, Log: stderr})
 	if errors.Is(err, train.ErrInterrupted) {

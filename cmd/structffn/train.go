@@ -40,7 +40,7 @@ func runTrain(args []string) error {
 	if err != nil {
 		return err
 	}
-	goctx, stop := signal.NotifyContext(stdctx.Background(), os.Interrupt)
+	goctx, stop := signal.NotifyContext(stdctx.Background(), stopSignals...)
 	defer stop()
 	res, err := train.Run(goctx, ctx, train.Options{
 		OutDir: *out, Backend: b, BackendName: config, Progress: terminal(os.Stderr), CacheDir: *cache, Settings: *settings, Log: stdout,
