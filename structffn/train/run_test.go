@@ -209,13 +209,34 @@ func TestNaNLossStopsWithClearError(t *testing.T) {
 }
 
 func TestBadSettingsFailClearly(t *testing.T) {
-	_, _, err := runOnce(t, t.TempDir(), "preset=tiny;structure=blockshuffle;fraction=0.5")
-	if err == nil || !strings.Contains(err.Error(), "not a whole number") {
-		t.Errorf("error %v, want the blockshuffle fraction named", err)
+	corpus := testCorpus(t)
+	tests := []struct {
+		name, settings, want string
+	}{
+		{"blockshuffle fraction", "preset=tiny;structure=blockshuffle;fraction=0.5", "not a whole number"},
+		{"missing corpus", smallSettings(filepath.Join(t.TempDir(), "missing.txt"), "train_steps=1"), "missing.txt"},
+		{"unknown structure", smallSettings(corpus, "structure=nosuch"), "nosuch"},
+		{"context longer than the validation split", smallSettings(corpus, "context=100000"), ""},
 	}
-	_, _, err = runOnce(t, t.TempDir(), smallSettings(filepath.Join(t.TempDir(), "missing.txt"), "train_steps=1"))
-	if err == nil || strings.Contains(err.Error(), "\n") {
-		t.Errorf("missing corpus: error %v, want one line", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "run")
+			_, _, err := runOnce(t, dir, tc.settings)
+			if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one line naming %q", err, tc.want)
+			}
+			if _, serr := os.Stat(dir); !os.IsNotExist(serr) {
+				t.Errorf("the failed run left %s behind (%v)", dir, serr)
+			}
+		})
+	}
+	// A directory that existed before is left in place.
+	dir := t.TempDir()
+	if _, _, err := runOnce(t, dir, smallSettings(corpus, "structure=nosuch")); err == nil {
+		t.Fatal("structure=nosuch: no error")
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("an existing directory was removed: %v", err)
 	}
 }
 

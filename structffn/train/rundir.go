@@ -21,28 +21,32 @@ import (
 // Record per logged step) and checkpoints/ (GoMLX checkpoints, the last 3 kept).
 
 // prepareRunDir creates (or, for opts.Fresh, empties) opts.OutDir and loads its latest checkpoint into
-// ctx, returning the checkpoint handler.
-func prepareRunDir(ctx *context.Context, opts Options) (*checkpoints.Handler, error) {
+// ctx, returning the checkpoint handler and whether it created the directory (so that a run that then
+// fails its checks can remove it again).
+func prepareRunDir(ctx *context.Context, opts Options) (ckpt *checkpoints.Handler, created bool, err error) {
 	if opts.OutDir == "" {
-		return nil, fmt.Errorf("no run directory: pass -out DIR")
+		return nil, false, fmt.Errorf("no run directory: pass -out DIR")
 	}
 	if opts.Fresh {
 		if _, err := os.Stat(filepath.Join(opts.OutDir, "config.json")); err == nil {
 			if err := os.RemoveAll(opts.OutDir); err != nil {
-				return nil, fmt.Errorf("starting %s fresh: %w", opts.OutDir, err)
+				return nil, false, fmt.Errorf("starting %s fresh: %w", opts.OutDir, err)
 			}
 		}
 	}
+	if _, err := os.Stat(opts.OutDir); os.IsNotExist(err) {
+		created = true
+	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create run directory: %w", err)
+		return nil, false, fmt.Errorf("cannot create run directory: %w", err)
 	}
 	ckptDir := filepath.Join(opts.OutDir, "checkpoints")
-	ckpt, err := checkpoints.Build(ctx).Dir(ckptDir).Keep(3).Done()
+	ckpt, err = checkpoints.Build(ctx).Dir(ckptDir).Keep(3).Done()
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint in %s is unreadable (corrupt or truncated?): %v; it was left untouched: move it away to start fresh, or use another -out",
+		return nil, created, fmt.Errorf("checkpoint in %s is unreadable (corrupt or truncated?): %v; it was left untouched: move it away to start fresh, or use another -out",
 			ckptDir, errline.First(err))
 	}
-	return ckpt, nil
+	return ckpt, created, nil
 }
 
 // openMetrics opens the run's metrics.jsonl for appending.

@@ -42,9 +42,17 @@ type runState struct {
 // setup resolves a run: the run directory and its checkpoint, the settings, the model, the data and
 // tokenizer, SGT's plan, the optimizer and the step. It writes config.json and tokenizer.json, and
 // opens metrics.jsonl.
-func setup(ctx *context.Context, opts Options) (*runState, error) {
+func setup(ctx *context.Context, opts Options) (_ *runState, err error) {
 	ctx = ctx.Checked(false)
-	ckpt, err := prepareRunDir(ctx, opts)
+	ckpt, created, err := prepareRunDir(ctx, opts)
+	if created {
+		// A run that fails its checks leaves no directory behind (what is in it, it wrote itself).
+		defer func() {
+			if err != nil {
+				_ = os.RemoveAll(opts.OutDir)
+			}
+		}()
+	}
 	if err != nil {
 		return nil, err
 	}
