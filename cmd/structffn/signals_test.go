@@ -3,14 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/structffn/structffn/internal/testcorpus"
 )
 
 // TestStopSignalsSaveAndResume runs the built CLI, stops it with SIGTERM (and then SIGINT) in the
@@ -25,16 +25,7 @@ func TestStopSignalsSaveAndResume(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	rng := rand.New(rand.NewPCG(5, 5))
-	words := strings.Fields("a signal stops the run and the run resumes from its checkpoint")
-	var corpus strings.Builder
-	for corpus.Len() < 40_000 {
-		corpus.WriteString(words[rng.IntN(len(words))] + " ")
-	}
-	corpusPath := filepath.Join(dir, "corpus.txt")
-	if err := os.WriteFile(corpusPath, []byte(corpus.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	corpusPath := testcorpus.Write(t, 5, "a signal stops the run and the run resumes from its checkpoint", 40_000)
 	out := filepath.Join(dir, "run")
 	set := "layers=2;d_model=32;heads=2;head_dim=16;ffn=128;context=32;batch=8;tokenizer=byte;val_fraction=0.1;eval_batches=2;" +
 		"eval_every=0;log_every=1;checkpoint_every=100000;train_steps=100000;corpus=file:" + corpusPath

@@ -1,12 +1,12 @@
 package nb
 
 import (
-	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/structffn/structffn/internal/testcorpus"
 )
 
 func TestParseGrid(t *testing.T) {
@@ -108,34 +108,12 @@ func TestGridRuns(t *testing.T) {
 	}
 }
 
-// testCorpus writes a small text corpus of random sentences.
-func testCorpus(t *testing.T) string {
-	t.Helper()
-	rng := rand.New(rand.NewPCG(3, 3))
-	words := strings.Fields("the model trains a low rank block matrix and the loss falls step by step")
-	var b strings.Builder
-	for b.Len() < 40_000 {
-		for i := range 4 + rng.IntN(8) {
-			if i > 0 {
-				b.WriteByte(' ')
-			}
-			b.WriteString(words[rng.IntN(len(words))])
-		}
-		b.WriteString(".\n")
-	}
-	path := filepath.Join(t.TempDir(), "corpus.txt")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestTrainGridAndCompare trains a grid of two settings × two seeds on the pure-Go backend, as a
 // notebook cell does, and pools the seeds.
 func TestTrainGridAndCompare(t *testing.T) {
 	t.Setenv("GOMLX_BACKEND", "go")
 	set := "layers=2;d_model=32;heads=2;head_dim=16;ffn=128;context=32;batch=8;tokenizer=byte;val_fraction=0.1;eval_batches=2;" +
-		"train_steps=4;eval_every=2;log_every=1;corpus=file:" + testCorpus(t)
+		"train_steps=4;eval_every=2;log_every=1;corpus=file:" + testcorpus.Write(t, 3, "the model trains a low rank block matrix and the loss falls step by step", 40_000)
 	g, err := ParseGrid(set, "structure=dense,lowrank;seed=0,1", "", false)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,6 +23,7 @@ import (
 	"github.com/gomlx/gomlx/ui/commandline"
 
 	"github.com/structffn/structffn/internal/testbackend"
+	"github.com/structffn/structffn/internal/testcorpus"
 	"github.com/structffn/structffn/structffn/data"
 	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/model"
@@ -31,25 +31,7 @@ import (
 
 // testCorpus writes a small deterministic English-like corpus and returns its path.
 func testCorpus(t *testing.T) string {
-	t.Helper()
-	rng := rand.New(rand.NewPCG(9, 9))
-	words := strings.Fields("the a model layer matrix rank block shuffle dense low train loss falls with every step of guided structured feed forward")
-	var b strings.Builder
-	for b.Len() < 60_000 {
-		n := 4 + rng.IntN(8)
-		for i := range n {
-			if i > 0 {
-				b.WriteByte(' ')
-			}
-			b.WriteString(words[rng.IntN(len(words))])
-		}
-		b.WriteString(".\n")
-	}
-	path := filepath.Join(t.TempDir(), "corpus.txt")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testcorpus.Write(t, 9, "the a model layer matrix rank block shuffle dense low train loss falls with every step of guided structured feed forward", 60_000)
 }
 
 // smallSettings is a model and run small enough for the pure-Go backend in a few seconds.
