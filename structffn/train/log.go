@@ -27,7 +27,7 @@ type Record struct {
 	// every guide of every step that ran the guided graph, skipped ones included, since they are
 	// masked, not branched around. Equal to TrainFLOPs without SGT.
 	ComputedFLOPs float64 `json:"computed_flops,omitempty"`
-	ElapsedS      float64 `json:"elapsed_s"`
+	ElapsedS      float64 `json:"elapsed_s"` // Training wall time up to this record, over every session of the run.
 }
 
 // writeRecord appends rec to metrics.jsonl and prints the stable log line:

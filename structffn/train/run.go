@@ -186,7 +186,7 @@ func (r *runState) record(step int64, w *window, eval bool) (Record, error) {
 		MsPerStep:  elapsed * 1000 / float64(w.steps),
 		TokPerS:    float64(w.steps*r.cfg.TokensPerStep()) / elapsed,
 		TrainFLOPs: flops, ComputedFLOPs: flops,
-		ElapsedS: time.Since(w.began).Seconds(),
+		ElapsedS: r.priorElapsed + time.Since(w.began).Seconds(),
 	}
 	if r.sgt.Schedule.Steps > 0 {
 		rec.ComputedFLOPs = r.steps.ComputedFLOPs(done)

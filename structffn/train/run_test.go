@@ -149,6 +149,56 @@ func TestResumeContinuesIdentically(t *testing.T) {
 	}
 }
 
+// TestResumeAfterAKillLogsEachStepOnce: a session killed after logging steps past its last checkpoint
+// (here: the newest checkpoint removed, as a kill before it was written leaves things) resumes from the
+// older checkpoint; metrics.jsonl then holds every step once, and elapsed_s counts both sessions.
+func TestResumeAfterAKillLogsEachStepOnce(t *testing.T) {
+	corpus := testCorpus(t)
+	dir := t.TempDir()
+	if _, _, err := runOnce(t, dir, smallSettings(corpus, "train_steps=10;eval_every=0;checkpoint_every=4")); err != nil {
+		t.Fatal(err)
+	}
+	first, err := ReadMetrics(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "checkpoints", "checkpoint-*"))
+	slices.Sort(files)
+	newest := strings.TrimSuffix(strings.TrimSuffix(files[len(files)-1], ".json"), ".bin")
+	for _, f := range files {
+		if strings.HasPrefix(f, newest) {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A line cut short by the kill, too.
+	f, err := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"step":11,"tok`)
+	f.Close()
+	if _, _, err := runOnce(t, dir, smallSettings(corpus, "train_steps=12;eval_every=0;checkpoint_every=4")); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := ReadMetrics(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []int64
+	for _, r := range recs {
+		steps = append(steps, r.Step)
+	}
+	if want := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}; !slices.Equal(steps, want) {
+		t.Fatalf("steps in metrics.jsonl %v, want %v", steps, want)
+	}
+	if recs[8].ElapsedS <= first[7].ElapsedS || recs[11].ElapsedS <= recs[8].ElapsedS {
+		t.Errorf("elapsed_s does not accumulate over sessions: step 8 %.3f (first session), 9 %.3f, 12 %.3f",
+			first[7].ElapsedS, recs[8].ElapsedS, recs[11].ElapsedS)
+	}
+}
+
 func TestCorruptCheckpointIsReportedAndKept(t *testing.T) {
 	corpus := testCorpus(t)
 	dir := t.TempDir()

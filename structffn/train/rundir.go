@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -47,6 +48,41 @@ func prepareRunDir(ctx *context.Context, opts Options) (ckpt *checkpoints.Handle
 			ckptDir, errline.First(err))
 	}
 	return ckpt, created, nil
+}
+
+// resumeMetrics makes metrics.jsonl end at the checkpoint's step start: records of later steps (logged
+// after the last checkpoint by a session that was killed) are dropped, atomically, so that each step
+// appears once after the resumed session logs it again. It returns the training wall time recorded up
+// to start (elapsed_s of the last record kept), from which the resumed session's records count on.
+func resumeMetrics(dir string, start int64) (priorElapsed float64, err error) {
+	path := filepath.Join(dir, "metrics.jsonl")
+	raw, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var kept []byte
+	dropped := false
+	for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
+		var r Record
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if json.Unmarshal(line, &r) != nil || r.Step > start || !bytes.HasSuffix(line, []byte("\n")) {
+			dropped = true // a later step, or a line cut short by a kill
+			continue
+		}
+		kept = append(kept, line...)
+		priorElapsed = r.ElapsedS
+	}
+	if dropped {
+		if err := atomicfile.Write(path, kept); err != nil {
+			return 0, fmt.Errorf("trimming %s to the checkpoint's step %d: %v", path, start, err)
+		}
+	}
+	return priorElapsed, nil
 }
 
 // openMetrics opens the run's metrics.jsonl for appending.

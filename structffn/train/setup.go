@@ -18,20 +18,21 @@ import (
 // runState is one training run in progress: everything Run resolves before the first step, and the
 // counters the loop keeps.
 type runState struct {
-	opts    Options
-	ctx     *context.Context
-	cfg     model.Config
-	corpus  string
-	tok     data.Tokenizer
-	ds      *data.Dataset
-	sgt     SGT
-	steps   *SGTSteps // the steps, and which graph each runs (plain or guided)
-	seed    uint64
-	total   int64 // optimizer steps of the whole run
-	start   int64 // the step this session starts from (a checkpoint's)
-	stepper *Stepper
-	ckpt    *checkpoints.Handler
-	metrics *os.File
+	priorElapsed float64 // training wall time of the sessions before this one (seconds)
+	opts         Options
+	ctx          *context.Context
+	cfg          model.Config
+	corpus       string
+	tok          data.Tokenizer
+	ds           *data.Dataset
+	sgt          SGT
+	steps        *SGTSteps // the steps, and which graph each runs (plain or guided)
+	seed         uint64
+	total        int64 // optimizer steps of the whole run
+	start        int64 // the step this session starts from (a checkpoint's)
+	stepper      *Stepper
+	ckpt         *checkpoints.Handler
+	metrics      *os.File
 
 	valIn, valTg                   [][]int32
 	logEvery, evalEvery, ckptEvery int64
@@ -98,10 +99,13 @@ func setup(ctx *context.Context, opts Options) (_ *runState, err error) {
 		return nil, fmt.Errorf("corpus %q has too few validation tokens (%d) for one window of %d: use a larger corpus or -set val_fraction",
 			r.corpus, len(r.ds.Val), r.cfg.Context+1)
 	}
+	r.start = optimizers.GetGlobalStep(ctx)
+	if r.priorElapsed, err = resumeMetrics(opts.OutDir, r.start); err != nil {
+		return nil, err
+	}
 	if r.metrics, err = openMetrics(opts.OutDir); err != nil {
 		return nil, err
 	}
-	r.start = optimizers.GetGlobalStep(ctx)
 	r.logEvery = int64(max(1, Param[int](ctx, ParamLogEvery)))
 	r.evalEvery = int64(Param[int](ctx, ParamEvalEvery))
 	r.ckptEvery = int64(Param[int](ctx, ParamCheckpointEvery))

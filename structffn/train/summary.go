@@ -29,7 +29,7 @@ type Summary struct {
 	TrainLoss float64      `json:"train_loss"`
 	ValLoss   *float64     `json:"val_loss,omitempty"` // Last evaluation.
 	TrainFLOP float64      `json:"train_flops"`
-	WallS     float64      `json:"wall_s"` // Training time of the last session (elapsed_s of the last record).
+	WallS     float64      `json:"wall_s"` // Training wall time over all sessions (elapsed_s of the last record).
 	TokPerS   float64      `json:"tok_per_s"`
 }
 
