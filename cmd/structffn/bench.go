@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"os/exec"
 	"slices"
@@ -59,6 +60,9 @@ func runBenchFFN(args []string) error {
 	minReps := fs.Int("min_reps", bench.DefaultTiming.MinReps, "and at least this many runs (median reported)")
 	asJSON := fs.Bool("json", false, "print one JSON object per case (JSON Lines) instead of a table")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkFlags(flagRange{"min_time", minTime.Seconds(), 0, math.Inf(1)}, flagRange{"min_reps", float64(*minReps), 1, math.Inf(1)}); err != nil {
 		return err
 	}
 	b, config, err := backend.New(*backendName)
@@ -122,6 +126,10 @@ func runBenchTrain(args []string) error {
 	reference := fs.Bool("reference", false, "then run the PyTorch reference of the same model and step (structffn/bench/pytorch, with $"+torchPythonEnv+") back to back and print the ratio")
 	script := fs.String("reference_script", "structffn/bench/pytorch/train_bench.py", "path of the PyTorch reference script")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkFlags(flagRange{"steps", float64(*steps), 1, math.Inf(1)}, flagRange{"min_time", minTime.Seconds(), 0, math.Inf(1)},
+		flagRange{"warmup", float64(*warmup), 0, math.Inf(1)}, flagRange{"peak_tflops", *peak, 0, math.Inf(1)}); err != nil {
 		return err
 	}
 	ctx := train.DefaultContext()
@@ -203,6 +211,9 @@ func runBenchDecode(args []string) error {
 	minReps := fs.Int("min_reps", 5, "and at least this many steps per mode (median reported)")
 	asJSON := fs.Bool("json", false, "print one JSON object per case and mode (JSON Lines) instead of a table")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkFlags(flagRange{"min_time", minTime.Seconds(), 0, math.Inf(1)}, flagRange{"min_reps", float64(*minReps), 1, math.Inf(1)}); err != nil {
 		return err
 	}
 	var cfg model.Config

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/gomlx/gomlx/ui/commandline"
@@ -32,8 +33,8 @@ func runCheck(args []string) error {
 	if err != nil {
 		return err
 	}
-	if *batch < 1 {
-		return fmt.Errorf("-batch %d: use 1 or more", *batch)
+	if err := checkFlags(flagRange{"batch", float64(*batch), 1, math.Inf(1)}, flagRange{"tolerance", *tolerance, 1e-12, math.Inf(1)}); err != nil {
+		return err
 	}
 	ref, refName, err := backend.New("go")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"runtime/pprof"
 	"slices"
@@ -85,4 +86,26 @@ func main() {
 		fmt.Fprintf(os.Stderr, "structffn %s: %v\n", name, err)
 		os.Exit(1)
 	}
+}
+
+// flagRange is a numeric flag and the values it accepts, lo to hi (inclusive).
+type flagRange struct {
+	name   string
+	v      float64
+	lo, hi float64
+}
+
+// checkFlags returns a one-line error for the first flag outside its range, naming the flag, its
+// value and the range.
+func checkFlags(flags ...flagRange) error {
+	for _, f := range flags {
+		if math.IsNaN(f.v) || f.v < f.lo || f.v > f.hi {
+			upTo := fmt.Sprintf("to %g", f.hi)
+			if math.IsInf(f.hi, 1) {
+				upTo = "up"
+			}
+			return fmt.Errorf("-%s %g: allowed %g %s", f.name, f.v, f.lo, upTo)
+		}
+	}
+	return nil
 }

@@ -10,6 +10,9 @@ package train
 import (
 	"fmt"
 	"maps"
+	"math"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -59,79 +62,149 @@ const (
 	ParamSeed            = linear.ParamSeed
 )
 
-// defaults holds every hyperparameter's default, written once: DefaultContext sets them all and
-// Param falls back to them. Zero values of the model-shape settings mean "the preset's".
-var defaults = map[string]any{
+// setting is a hyperparameter's default and, for a numeric one, the values it accepts: lo to hi
+// (inclusive), and 0 as well when zero says what 0 means ("the preset's", "off").
+type setting struct {
+	def    any
+	lo, hi float64
+	zero   string
+}
+
+// text and num make the entries of defaults: a string setting, a numeric one in [lo, hi], and a numeric
+// one in [lo, hi] or 0 (meaning zero).
+func text(def string) setting             { return setting{def: def} }
+func num(def any, lo, hi float64) setting { return setting{def: def, lo: lo, hi: hi} }
+func numOr0(def any, lo, hi float64, zero string) setting {
+	return setting{def: def, lo: lo, hi: hi, zero: zero}
+}
+
+// unbounded is the upper end of a range without one.
+var unbounded = math.Inf(1)
+
+// defaults holds every hyperparameter's default and allowed values, written once: DefaultContext sets
+// the defaults, Param falls back to them and CheckSettings checks a context against the ranges. Zero
+// values of the model-shape settings mean "the preset's".
+var defaults = map[string]setting{
 	// Model.
-	ParamPreset:    "tiny",            // Model preset (tiny, mini, small, s, m, l, xl, m-wide, l-wide).
-	ParamStructure: "lowrank",         // FFN structure: dense, lowrank, blockdense, blockshuffle.
-	ParamFraction:  linear.Fraction32, // FFN parameter fraction of structured blocks (0.625 = "63%", 0.3125 = "32%").
-	ParamRank:      0,                 // Explicit rank R (0: from fraction).
-	ParamNBlocks:   0,                 // Explicit number of blocks B (0: from fraction).
-	ParamLayers:    0,                 // Override the preset's layers.
-	ParamDModel:    0,                 // Override d_model.
-	ParamHeads:     0,                 // Override query heads.
-	ParamKVHeads:   0,                 // Override key/value heads (0: the preset's, or heads when heads is overridden).
-	ParamHeadDim:   0,                 // Override head dim.
-	ParamFFN:       0,                 // Override FFN width.
-	ParamContext:   0,                 // Training context length.
-	ParamDtype:     "float32",         // Activation dtype: float32, or bfloat16 (bf16 compute, float32 master weights, optimizer state and loss).
+	ParamPreset:    text("tiny"),                             // Model preset (tiny, mini, small, s, m, l, xl, m-wide, l-wide).
+	ParamStructure: text("lowrank"),                          // FFN structure: dense, lowrank, blockdense, blockshuffle.
+	ParamFraction:  num(linear.Fraction32, 1e-6, 1),          // FFN parameter fraction of structured blocks (0.625 = "63%", 0.3125 = "32%").
+	ParamRank:      numOr0(0, 1, unbounded, "from fraction"), // Explicit rank R (0: from fraction).
+	ParamNBlocks:   numOr0(0, 1, unbounded, "from fraction"), // Explicit number of blocks B (0: from fraction).
+	ParamLayers:    numOr0(0, 1, unbounded, "the preset's"),  // Override the preset's layers.
+	ParamDModel:    numOr0(0, 1, unbounded, "the preset's"),  // Override d_model.
+	ParamHeads:     numOr0(0, 1, unbounded, "the preset's"),  // Override query heads.
+	ParamKVHeads:   numOr0(0, 1, unbounded, "the preset's"),  // Override key/value heads (0: the preset's, or heads when heads is overridden).
+	ParamHeadDim:   numOr0(0, 1, unbounded, "the preset's"),  // Override head dim.
+	ParamFFN:       numOr0(0, 1, unbounded, "the preset's"),  // Override FFN width.
+	ParamContext:   numOr0(0, 1, unbounded, "the preset's"),  // Training context length.
+	ParamDtype:     text("float32"),                          // Activation dtype: float32, or bfloat16 (bf16 compute, float32 master weights, optimizer state and loss).
 
 	// Data.
-	ParamCorpus:      "gosrc", // Corpus: gosrc, sotu, brown, file:PATH, dir:PATH.
-	ParamTokenizer:   "",      // Tokenizer: byte, bpe:N, gpt2 ("": bpe with the preset's vocabulary).
-	ParamValFraction: 0.05,    // Fraction of the token stream (its end) held out for validation.
+	ParamCorpus:      text("gosrc"),        // Corpus: gosrc, sotu, brown, file:PATH, dir:PATH.
+	ParamTokenizer:   text(""),             // Tokenizer: byte, bpe:N, gpt2 ("": bpe with the preset's vocabulary).
+	ParamValFraction: num(0.05, 1e-6, 0.5), // Fraction of the token stream (its end) held out for validation.
 
 	// Optimisation (docs/METHOD.md §4).
-	ParamTrainSteps:   0,     // Total optimizer steps (0: the preset's token budget / tokens per step).
-	ParamBatch:        0,     // Sequences per step (0: the preset's).
-	ParamGradAccum:    1,     // Micro-batches per step: the batch runs in this many equal parts whose gradients are averaged (memory-limited devices; same updates).
-	ParamDevices:      1,     // Data parallel: each batch is split over this many devices of the backend (XLA SPMD partitioning; same updates as one device).
-	ParamLearningRate: 0.0,   // Peak learning rate (0: the preset's).
-	ParamWarmup:       0.1,   // Linear warm-up over this fraction of the steps.
-	ParamMinLR:        0.1,   // Cosine decays to this fraction of the peak.
-	ParamWeightDecay:  0.1,   // AdamW decoupled weight decay, on all parameters.
-	ParamBeta1:        0.9,   // AdamW β1.
-	ParamBeta2:        0.999, // AdamW β2.
-	ParamEpsilon:      1e-8,  // AdamW ε.
-	ParamGradClip:     1.0,   // Global gradient-norm clip (0: off).
+	ParamTrainSteps:   numOr0(0, 1, unbounded, "the preset's token budget"), // Total optimizer steps (0: the preset's token budget / tokens per step).
+	ParamBatch:        numOr0(0, 1, unbounded, "the preset's"),              // Sequences per step (0: the preset's).
+	ParamGradAccum:    num(1, 1, unbounded),                                 // Micro-batches per step: the batch runs in this many equal parts whose gradients are averaged (memory-limited devices; same updates).
+	ParamDevices:      num(1, 1, unbounded),                                 // Data parallel: each batch is split over this many devices of the backend (XLA SPMD partitioning; same updates as one device).
+	ParamLearningRate: numOr0(0.0, 1e-12, unbounded, "the preset's"),        // Peak learning rate (0: the preset's).
+	ParamWarmup:       num(0.1, 0, 1),                                       // Linear warm-up over this fraction of the steps.
+	ParamMinLR:        num(0.1, 0, 1),                                       // Cosine decays to this fraction of the peak.
+	ParamWeightDecay:  num(0.1, 0, unbounded),                               // AdamW decoupled weight decay, on all parameters.
+	ParamBeta1:        num(0.9, 0, 0.999999),                                // AdamW β1.
+	ParamBeta2:        num(0.999, 0, 0.999999),                              // AdamW β2.
+	ParamEpsilon:      num(1e-8, 1e-30, 1),                                  // AdamW ε.
+	ParamGradClip:     numOr0(1.0, 1e-12, unbounded, "off"),                 // Global gradient-norm clip (0: off).
 
 	// Self-guided training (docs/METHOD.md §3; see sgt.go and docs/SGT.md).
-	ParamSGT:           "off",    // off, steps (guide over the first sgt_ratio of the steps, same tokens) or flops (matched to the dense model's FLOPs: the guided p·N steps replayed at the end).
-	ParamSGTSchedule:   "cosine", // α schedule over the guided window: cosine or linear.
-	ParamSGTRatio:      0.5,      // Guided fraction of the steps in steps mode (the paper's 0.5); the window is floor(N·ratio).
-	ParamSGTP:          0.0,      // flops mode: p given directly, window floor(N·p) as the reference computes it (0: p solved exactly from the FLOP equation, window round(N·p)).
-	ParamSGTSkip:       "matrix", // matrix: each guide skipped independently (u ≥ α), as the reference does; shared: one draw decides every guide of a forward call.
-	ParamSGTDraw:       "step",   // step: one draw per optimizer step for all its micro-batches; micro: one per forward call (micro-batch), as the reference does under grad_accum.
-	ParamSGTPlainGraph: "auto",   // graph of the steps on which no guide runs: auto (the plain model's when compiling it pays off, from measured times), always, never (the guided graph, guides masked off).
-	ParamSGTGuideInit:  "merged", // merged: each guide starts as the exact dense operator of its matrix; reference: as the reference code does (BlockShuffle without its permutations).
+	ParamSGT:           text("off"),                                            // off, steps (guide over the first sgt_ratio of the steps, same tokens) or flops (matched to the dense model's FLOPs: the guided p·N steps replayed at the end).
+	ParamSGTSchedule:   text("cosine"),                                         // α schedule over the guided window: cosine or linear.
+	ParamSGTRatio:      num(0.5, 1e-6, 1),                                      // Guided fraction of the steps in steps mode (the paper's 0.5); the window is floor(N·ratio).
+	ParamSGTP:          numOr0(0.0, 1e-6, 10, "solved from the FLOP equation"), // flops mode: p given directly, window floor(N·p) as the reference computes it (0: p solved exactly from the FLOP equation, window round(N·p)).
+	ParamSGTSkip:       text("matrix"),                                         // matrix: each guide skipped independently (u ≥ α), as the reference does; shared: one draw decides every guide of a forward call.
+	ParamSGTDraw:       text("step"),                                           // step: one draw per optimizer step for all its micro-batches; micro: one per forward call (micro-batch), as the reference does under grad_accum.
+	ParamSGTPlainGraph: text("auto"),                                           // graph of the steps on which no guide runs: auto (the plain model's when compiling it pays off, from measured times), always, never (the guided graph, guides masked off).
+	ParamSGTGuideInit:  text("merged"),                                         // merged: each guide starts as the exact dense operator of its matrix; reference: as the reference code does (BlockShuffle without its permutations).
 
 	// Logging and checkpoints.
-	ParamLogEvery:        10,  // Steps between log lines / metrics.jsonl records.
-	ParamEvalEvery:       40,  // Steps between validation evaluations (0: only at the end).
-	ParamEvalBatches:     8,   // Batches in the fixed validation set.
-	ParamCheckpointEvery: 200, // Steps between checkpoints (0: only at the end).
-	ParamSeed:            0,   // Seed of initialisation, batch sampling and SGT's skip draws.
+	ParamLogEvery:        num(10, 1, unbounded),                        // Steps between log lines / metrics.jsonl records.
+	ParamEvalEvery:       numOr0(40, 1, unbounded, "only at the end"),  // Steps between validation evaluations (0: only at the end).
+	ParamEvalBatches:     num(8, 1, unbounded),                         // Batches in the fixed validation set.
+	ParamCheckpointEvery: numOr0(200, 1, unbounded, "only at the end"), // Steps between checkpoints (0: only at the end).
+	ParamSeed:            num(0, 0, math.MaxInt32),                     // Seed of initialisation, batch sampling and SGT's skip draws.
 
 	// Peak dense throughput of the device in TFLOP/s, for MFU (0: backend.PeakTFLOPs, an estimate on
 	// CPUs; unknown, so MFU not reported, on GPUs).
-	ParamPeakTFLOPs: 0.0,
+	ParamPeakTFLOPs: numOr0(0.0, 1e-6, unbounded, "estimated"),
 	// Backend: "" ($GOMLX_BACKEND, else auto: XLA CPU when its plugin is installed, else pure Go).
-	ParamBackend: "",
+	ParamBackend: text(""),
+}
+
+// CheckSettings checks every numeric hyperparameter of ctx against its allowed values (defaults),
+// returning a one-line error that names the setting, its value and what is allowed.
+func CheckSettings(ctx *context.Context) error {
+	for _, key := range slices.Sorted(maps.Keys(defaults)) {
+		s := defaults[key]
+		var v float64
+		switch s.def.(type) {
+		case int:
+			v = float64(Param[int](ctx, key))
+		case float64:
+			v = Param[float64](ctx, key)
+		default:
+			continue
+		}
+		if v == 0 && s.zero != "" {
+			continue
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < s.lo || v > s.hi {
+			return fmt.Errorf("-set %s=%v: allowed %s", key, v, s.allowed())
+		}
+	}
+	return nil
+}
+
+// allowed describes a numeric setting's allowed values.
+func (s setting) allowed() string {
+	r := ""
+	_, isInt := s.def.(int)
+	lo, hi := strconv.FormatFloat(s.lo, 'g', -1, 64), strconv.FormatFloat(s.hi, 'g', -1, 64)
+	switch {
+	case math.IsInf(s.hi, 1) && isInt:
+		r = "an integer from " + lo + " up"
+	case math.IsInf(s.hi, 1):
+		r = "a number from " + lo + " up"
+	case isInt:
+		r = "an integer from " + lo + " to " + hi
+	default:
+		r = "a number from " + lo + " to " + hi
+	}
+	if s.zero != "" {
+		r += ", or 0 (" + s.zero + ")"
+	}
+	return r
 }
 
 // DefaultContext returns a context holding every hyperparameter at its default: the tiny CPU preset
 // with a 32%-parameter LowRank FFN on the built-in Go-source corpus, a few minutes on 2 cores.
 func DefaultContext() *context.Context {
 	ctx := context.New()
-	ctx.SetParams(maps.Clone(defaults))
+	params := make(map[string]any, len(defaults))
+	for k, s := range defaults {
+		params[k] = s.def
+	}
+	ctx.SetParams(params)
 	return ctx
 }
 
 // Param is hyperparameter key as ctx sees it (set in its scope or above), else its default. T must
 // be the default's type (int, float64, string); anything else is a programming error and panics.
 func Param[T any](ctx *context.Context, key string) T {
-	def, ok := defaults[key]
+	s, ok := defaults[key]
+	def := s.def
 	if !ok {
 		panic(fmt.Sprintf("train.Param: hyperparameter %q has no default", key))
 	}
@@ -145,6 +218,9 @@ func Param[T any](ctx *context.Context, key string) T {
 // ModelConfig resolves the model of ctx's hyperparameters: the preset, its shape overrides and the
 // FFN structure at the requested fraction (or explicit rank / nblocks).
 func ModelConfig(ctx *context.Context) (model.Config, error) {
+	if err := CheckSettings(ctx); err != nil {
+		return model.Config{}, err
+	}
 	cfg, err := model.Preset(Param[string](ctx, ParamPreset))
 	if err != nil {
 		return cfg, err

@@ -152,3 +152,46 @@ func TestBackendName(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsAreRangeChecked: numeric settings outside their allowed values fail with one line that
+// names the setting, the value and the range; the edges, and 0 where it has a meaning, pass.
+func TestSettingsAreRangeChecked(t *testing.T) {
+	tests := []struct {
+		set  string
+		want string // "" for no error
+	}{
+		{"learning_rate=-1", "-set learning_rate=-1: allowed a number from 1e-12 up, or 0 (the preset's)"},
+		{"train_steps=-5", "-set train_steps=-5: allowed an integer from 1 up, or 0 (the preset's token budget)"},
+		{"rank=-4", "-set rank=-4: allowed an integer from 1 up, or 0 (from fraction)"},
+		{"warmup_fraction=2", "-set warmup_fraction=2: allowed a number from 0 to 1"},
+		{"eval_every=-1", "-set eval_every=-1: allowed an integer from 1 up, or 0 (only at the end)"},
+		{"checkpoint_every=-1", "-set checkpoint_every=-1: allowed"},
+		{"grad_clip=-1", "-set grad_clip=-1: allowed a number from 1e-12 up, or 0 (off)"},
+		{"log_every=0", "-set log_every=0: allowed an integer from 1 up"},
+		{"val_fraction=0", "-set val_fraction=0: allowed"},
+		{"fraction=0", "-set fraction=0: allowed"},
+		{"adam_beta1=1", "-set adam_beta1=1: allowed"},
+		{"grad_accum=0", "-set grad_accum=0: allowed"},
+		{"seed=-1", "-set seed=-1: allowed"},
+		{"grad_clip=0;eval_every=0;checkpoint_every=0;warmup_fraction=0;warmup_fraction=1", ""},
+		{"learning_rate=1e30;weight_decay=0;min_lr_fraction=1", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.set, func(t *testing.T) {
+			ctx := DefaultContext()
+			if _, err := commandline.ParseContextSettings(ctx, tc.set); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ModelConfig(ctx)
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("error %v, want none", err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v, want one line starting %q", err, tc.want)
+			}
+		})
+	}
+}
