@@ -99,7 +99,7 @@ func (r *runState) loop(goctx stdctx.Context) (*Result, error) {
 	for step := r.start; step < r.total; step++ {
 		if goctx.Err() != nil {
 			bar.clear()
-			if err := r.ckpt.Save(); err != nil {
+			if err := r.save(); err != nil {
 				return res, fmt.Errorf("interrupted, and the checkpoint could not be saved: %w", err)
 			}
 			fmt.Fprintf(r.opts.Log, "interrupted at step %d: checkpoint saved in %s\n", step, r.ckptDir())
@@ -139,7 +139,7 @@ func (r *runState) loop(goctx stdctx.Context) (*Result, error) {
 			w.reset()
 		}
 		if done == r.total || (r.ckptEvery > 0 && done%r.ckptEvery == 0) {
-			if err := r.ckpt.Save(); err != nil {
+			if err := r.save(); err != nil {
 				return res, fmt.Errorf("saving checkpoint at step %d: %w", done, err)
 			}
 			lastGood = fmt.Sprintf("%s (step %d)", r.ckptDir(), done)
@@ -162,6 +162,14 @@ func (r *runState) step(step int64) (float64, error) {
 		return 0, fmt.Errorf("step %d: %v", step+1, err)
 	}
 	return loss, nil
+}
+
+// save writes a checkpoint and flushes it to disk.
+func (r *runState) save() error {
+	if err := r.ckpt.Save(); err != nil {
+		return err
+	}
+	return syncNewest(r.ckptDir())
 }
 
 // window accumulates the steps between two metrics records.

@@ -199,6 +199,55 @@ func TestResumeAfterAKillLogsEachStepOnce(t *testing.T) {
 	}
 }
 
+// TestResumeSkipsACheckpointCutShort: a save killed half-way leaves the newest checkpoint's values file
+// cut short (or its index empty); the next start says so in one line, moves it aside, resumes from
+// the one before, and ends where an uninterrupted run ends.
+func TestResumeSkipsACheckpointCutShort(t *testing.T) {
+	corpus := testCorpus(t)
+	settings := smallSettings(corpus, "train_steps=12;eval_every=0;checkpoint_every=4")
+	_, want, err := runOnce(t, t.TempDir(), settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, damage := range []string{"bin", "json"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			// The same run stopped after step 10 (checkpoints at steps 4, 8 and 10), the last save then damaged.
+			if _, _, err := runUntil(t, dir, settings, 10); !errors.Is(err, ErrInterrupted) {
+				t.Fatalf("stopped run returned %v, want ErrInterrupted", err)
+			}
+			files, _ := filepath.Glob(filepath.Join(dir, "checkpoints", "checkpoint-*."+damage))
+			slices.Sort(files)
+			newest := files[len(files)-1]
+			raw, _ := os.ReadFile(newest)
+			if damage == "json" {
+				raw = nil // as os.Create leaves it when the kill comes before the index is written
+			}
+			if err := os.WriteFile(newest, raw[:len(raw)/2], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			res, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: dir, Backend: goBackend(t), BackendName: "go", Settings: settings, Log: &log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(log.String(), "skipped") || !strings.Contains(log.String(), "moved to") || !strings.Contains(log.String(), "12 steps (4 to go)") {
+				t.Errorf("log does not say which checkpoint was skipped and that the run resumed at step 8:\n%s", log.String())
+			}
+			if _, err := os.Stat(filepath.Join(dir, "checkpoints", "unreadable", filepath.Base(newest))); err != nil {
+				t.Errorf("the damaged checkpoint was not kept aside: %v", err)
+			}
+			got, err := ReadMetrics(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 12 || got[11].TrainLoss != want[11].TrainLoss || res.FinalLoss != want[11].TrainLoss {
+				t.Errorf("%d records, final loss %.7f, want 12 records ending at %.7f", len(got), got[len(got)-1].TrainLoss, want[11].TrainLoss)
+			}
+		})
+	}
+}
+
 func TestCorruptCheckpointIsReportedAndKept(t *testing.T) {
 	corpus := testCorpus(t)
 	dir := t.TempDir()

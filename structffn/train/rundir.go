@@ -42,6 +42,9 @@ func prepareRunDir(ctx *context.Context, opts Options) (ckpt *checkpoints.Handle
 		return nil, false, fmt.Errorf("cannot create run directory: %w", err)
 	}
 	ckptDir := filepath.Join(opts.OutDir, "checkpoints")
+	if err := skipUnreadableCheckpoints(ckptDir, opts.Log); err != nil {
+		return nil, created, fmt.Errorf("%v; it was left untouched: move %s away to start fresh, or use another -out", err, ckptDir)
+	}
 	ckpt, err = checkpoints.Build(ctx).Dir(ckptDir).Keep(3).Done()
 	if err != nil {
 		return nil, created, fmt.Errorf("checkpoint in %s is unreadable (corrupt or truncated?): %v; it was left untouched: move it away to start fresh, or use another -out",
