@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -245,6 +246,50 @@ func TestResumeSkipsACheckpointCutShort(t *testing.T) {
 				t.Errorf("%d records, final loss %.7f, want 12 records ending at %.7f", len(got), got[len(got)-1].TrainLoss, want[11].TrainLoss)
 			}
 		})
+	}
+}
+
+// TestRunDirectoryIsLocked: while one training runs in a directory, a second one there fails with a
+// clear error and writes nothing; after the first ends, and with a lock file left by a dead process,
+// training there works.
+func TestRunDirectoryIsLocked(t *testing.T) {
+	corpus := testCorpus(t)
+	dir := t.TempDir()
+	goctx, cancel := stdctx.WithCancel(stdctx.Background())
+	started, done := make(chan struct{}), make(chan error, 1)
+	var once sync.Once
+	go func() {
+		_, err := Run(goctx, DefaultContext(), Options{OutDir: dir, Backend: goBackend(t), BackendName: "go", Log: io.Discard,
+			Settings: smallSettings(corpus, "train_steps=100000;eval_every=0;checkpoint_every=0"),
+			OnRecord: func(Record) { once.Do(func() { close(started) }) }})
+		done <- err
+	}()
+	<-started
+	before, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	_, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: dir, Backend: goBackend(t), BackendName: "go", Log: io.Discard,
+		Settings: smallSettings(corpus, "train_steps=3;eval_every=0;d_model=64")})
+	if err == nil || !strings.Contains(err.Error(), "in use by another training (pid ") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("second training: error %v, want one line saying the directory is in use", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "config.json")); !bytes.Equal(before, after) {
+		t.Error("the second training rewrote config.json")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("first training: %v", err)
+	}
+	// The lock is free again once the first has ended (here: starting the directory over).
+	if _, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: dir, Backend: goBackend(t), BackendName: "go", Log: io.Discard,
+		Settings: smallSettings(corpus, "train_steps=2;eval_every=0"), Fresh: true}); err != nil {
+		t.Errorf("after the first training ended: %v", err)
+	}
+	// A lock file left by a process that died holds no lock: the kernel dropped it.
+	stale := t.TempDir()
+	if err := os.WriteFile(filepath.Join(stale, lockName), []byte("pid 999999, since 2000-01-01T00:00:00Z"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runOnce(t, stale, smallSettings(corpus, "train_steps=2;eval_every=0")); err != nil {
+		t.Errorf("with a stale lock file: %v", err)
 	}
 }
 

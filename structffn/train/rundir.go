@@ -22,16 +22,22 @@ import (
 // Record per logged step) and checkpoints/ (GoMLX checkpoints, the last 3 kept).
 
 // prepareRunDir creates (or, for opts.Fresh, empties) opts.OutDir and loads its latest checkpoint into
-// ctx, returning the checkpoint handler and whether it created the directory (so that a run that then
-// fails its checks can remove it again).
-func prepareRunDir(ctx *context.Context, opts Options) (ckpt *checkpoints.Handler, created bool, err error) {
+// ctx, holding the directory's lock (lockRunDir) from before anything in it is read or written;
+// it returns the checkpoint handler, the lock's release and whether it created the directory (so that
+// a run that then fails its checks can remove it again).
+func prepareRunDir(ctx *context.Context, opts Options) (ckpt *checkpoints.Handler, unlock func(), created bool, err error) {
 	if opts.OutDir == "" {
-		return nil, false, fmt.Errorf("no run directory: pass -out DIR")
+		return nil, nil, false, fmt.Errorf("no run directory: pass -out DIR")
 	}
 	if opts.Fresh {
 		if _, err := os.Stat(filepath.Join(opts.OutDir, "config.json")); err == nil {
+			unlock, err := lockRunDir(opts.OutDir) // not while another training uses it
+			if err != nil {
+				return nil, nil, false, err
+			}
+			unlock()
 			if err := os.RemoveAll(opts.OutDir); err != nil {
-				return nil, false, fmt.Errorf("starting %s fresh: %w", opts.OutDir, err)
+				return nil, nil, false, fmt.Errorf("starting %s fresh: %w", opts.OutDir, err)
 			}
 		}
 	}
@@ -39,18 +45,27 @@ func prepareRunDir(ctx *context.Context, opts Options) (ckpt *checkpoints.Handle
 		created = true
 	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
-		return nil, false, fmt.Errorf("cannot create run directory: %w", err)
+		return nil, nil, false, fmt.Errorf("cannot create run directory: %w", err)
 	}
+	if unlock, err = lockRunDir(opts.OutDir); err != nil {
+		return nil, nil, false, err
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+			unlock = nil
+		}
+	}()
 	ckptDir := filepath.Join(opts.OutDir, "checkpoints")
 	if err := skipUnreadableCheckpoints(ckptDir, opts.Log); err != nil {
-		return nil, created, fmt.Errorf("%v; it was left untouched: move %s away to start fresh, or use another -out", err, ckptDir)
+		return nil, nil, created, fmt.Errorf("%v; it was left untouched: move %s away to start fresh, or use another -out", err, ckptDir)
 	}
 	ckpt, err = checkpoints.Build(ctx).Dir(ckptDir).Keep(3).Done()
 	if err != nil {
-		return nil, created, fmt.Errorf("checkpoint in %s is unreadable (corrupt or truncated?): %v; it was left untouched: move it away to start fresh, or use another -out",
+		return nil, nil, created, fmt.Errorf("checkpoint in %s is unreadable (corrupt or truncated?): %v; it was left untouched: move it away to start fresh, or use another -out",
 			ckptDir, errline.First(err))
 	}
-	return ckpt, created, nil
+	return ckpt, unlock, created, nil
 }
 
 // resumeMetrics makes metrics.jsonl end at the checkpoint's step start: records of later steps (logged

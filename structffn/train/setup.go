@@ -18,6 +18,7 @@ import (
 // runState is one training run in progress: everything Run resolves before the first step, and the
 // counters the loop keeps.
 type runState struct {
+	unlock       func()  // releases the run directory's lock
 	priorElapsed float64 // training wall time of the sessions before this one (seconds)
 	opts         Options
 	ctx          *context.Context
@@ -45,7 +46,14 @@ type runState struct {
 // opens metrics.jsonl.
 func setup(ctx *context.Context, opts Options) (_ *runState, err error) {
 	ctx = ctx.Checked(false)
-	ckpt, created, err := prepareRunDir(ctx, opts)
+	ckpt, unlock, created, err := prepareRunDir(ctx, opts)
+	if unlock != nil {
+		defer func() {
+			if err != nil {
+				unlock()
+			}
+		}()
+	}
 	if created {
 		// A run that fails its checks leaves no directory behind (what is in it, it wrote itself).
 		defer func() {
@@ -62,7 +70,7 @@ func setup(ctx *context.Context, opts Options) (_ *runState, err error) {
 			return nil, fmt.Errorf("-set: %v", err)
 		}
 	}
-	r := &runState{opts: opts, ctx: ctx, ckpt: ckpt}
+	r := &runState{opts: opts, ctx: ctx, ckpt: ckpt, unlock: unlock}
 	if r.cfg, err = ModelConfig(ctx); err != nil {
 		return nil, err
 	}
@@ -162,6 +170,9 @@ func (r *runState) banner() string {
 func (r *runState) close() {
 	if r.metrics != nil {
 		_ = r.metrics.Close()
+	}
+	if r.unlock != nil {
+		r.unlock()
 	}
 }
 
