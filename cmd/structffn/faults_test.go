@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/structffn/structffn/internal/testcorpus"
+)
+
+// TestSurvivesRandomKills trains with the built CLI, killing it with SIGKILL at random moments
+// (a checkpoint is saved after every step, so many kills land in a save) and starting it again until
+// it finishes; the run must then hold every step once, with the losses of an uninterrupted run.
+func TestSurvivesRandomKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the CLI and trains repeatedly")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "structffn")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	corpus := testcorpus.Write(t, 7, "a kill can land in any step and in any save of a checkpoint", 40_000)
+	const steps = 200
+	set := "layers=2;d_model=32;heads=2;head_dim=16;ffn=128;context=32;batch=8;tokenizer=byte;val_fraction=0.1;eval_batches=2;" +
+		"eval_every=0;log_every=1;checkpoint_every=1;train_steps=200;corpus=file:" + corpus
+	train := func(out string) *exec.Cmd {
+		return exec.Command(bin, "train", "-backend", "go", "-out", out, "-set", set, "-cache", filepath.Join(dir, "cache"))
+	}
+	straight := filepath.Join(dir, "straight")
+	if out, err := train(straight).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted run: %v\n%s", err, out)
+	}
+	killed := filepath.Join(dir, "killed")
+	rng := rand.New(rand.NewPCG(17, 17))
+	kills := 0
+	for attempt := 0; ; attempt++ {
+		if attempt == 200 {
+			t.Fatalf("not finished after %d starts (%d kills)", attempt, kills)
+		}
+		cmd := train(killed)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("start %d (after %d kills) failed by itself: %v", attempt, kills, err)
+			}
+		case <-time.After(time.Duration(300+rng.IntN(1500)) * time.Millisecond):
+			_ = cmd.Process.Kill()
+			<-done
+			kills++
+			continue
+		}
+		break
+	}
+	if kills < 5 {
+		t.Logf("only %d kills landed before the run finished", kills)
+	}
+	want, got := metricsOf(t, straight), metricsOf(t, killed)
+	if len(got) != steps || len(want) != steps {
+		t.Fatalf("%d records after %d kills (uninterrupted: %d), want %d", len(got), kills, len(want), steps)
+	}
+	for i := range got {
+		if got[i].Step != int64(i+1) || got[i].TrainLoss != want[i].TrainLoss {
+			t.Errorf("record %d: step %d loss %.7f, uninterrupted step %d loss %.7f", i, got[i].Step, got[i].TrainLoss, want[i].Step, want[i].TrainLoss)
+		}
+	}
+	skipped, _ := filepath.Glob(filepath.Join(killed, "checkpoints", "unreadable", "*.json"))
+	t.Logf("%d kills (%d of them in a checkpoint save, skipped on the next start), then the run finished with the uninterrupted run's %d losses",
+		kills, len(skipped), steps)
+}
+
+type stepLoss struct {
+	Step      int64   `json:"step"`
+	TrainLoss float64 `json:"train_loss"`
+}
+
+func metricsOf(t *testing.T, dir string) []stepLoss {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []stepLoss
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r stepLoss
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("%s: line %q: %v", dir, sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
