@@ -90,6 +90,20 @@ func (r *runState) loop(goctx stdctx.Context) (*Result, error) {
 	if r.start > 0 {
 		lastGood = fmt.Sprintf("%s (step %d)", r.ckptDir(), r.start)
 	}
+	if r.start >= r.total {
+		// Nothing to train: report where the run stands rather than zeros.
+		res.Steps = r.start
+		if recs, err := ReadMetrics(r.opts.OutDir); err == nil {
+			for _, rec := range recs {
+				res.FinalLoss = rec.TrainLoss
+				if rec.ValLoss != nil {
+					res.ValLoss = *rec.ValLoss
+				}
+			}
+		}
+		fmt.Fprintf(r.opts.Log, "nothing to train: %s is at step %d of %d (raise -set train_steps to continue)\n", r.opts.OutDir, r.start, r.total)
+		return res, nil
+	}
 	w := window{began: time.Now(), start: time.Now()}
 	var bar *progressBar
 	if r.opts.Progress != nil {

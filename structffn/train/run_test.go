@@ -293,6 +293,40 @@ func TestRunDirectoryIsLocked(t *testing.T) {
 	}
 }
 
+// TestResumeRefusesAnotherModel: a finished run given settings of another model shape is refused before
+// anything in its directory changes; given its own settings, it says there is nothing to train and
+// reports where it stands.
+func TestResumeRefusesAnotherModel(t *testing.T) {
+	corpus := testCorpus(t)
+	dir := t.TempDir()
+	if _, _, err := runOnce(t, dir, smallSettings(corpus, "train_steps=2;eval_every=0")); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	metricsBefore, _ := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	for _, tc := range []struct{ set, want string }{
+		{"d_model=64", "d_model 32 → 64"},
+		{"structure=blockdense", "structure lowrank → blockdense"},
+		{"layers=3;ffn=256", "layers 2 → 3, ffn 128 → 256"},
+	} {
+		_, _, err := runOnce(t, dir, smallSettings(corpus, "train_steps=2;eval_every=0;"+tc.set))
+		if err == nil || !strings.Contains(err.Error(), "holds a checkpoint of another model (") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("-set %s: error %v, want the difference %q named", tc.set, err, tc.want)
+		}
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	metricsAfter, _ := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if !bytes.Equal(before, after) || !bytes.Equal(metricsBefore, metricsAfter) {
+		t.Error("a refused start changed config.json or metrics.jsonl")
+	}
+	var log bytes.Buffer
+	res, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: dir, Backend: goBackend(t), BackendName: "go", Log: &log,
+		Settings: smallSettings(corpus, "train_steps=2;eval_every=0")})
+	if err != nil || res.Steps != 2 || !(res.ValLoss > 0) || !strings.Contains(log.String(), "nothing to train") {
+		t.Errorf("finished run started again: %+v, %v, log:\n%s", res, err, log.String())
+	}
+}
+
 func TestCorruptCheckpointIsReportedAndKept(t *testing.T) {
 	corpus := testCorpus(t)
 	dir := t.TempDir()

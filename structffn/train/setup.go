@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
@@ -65,6 +66,12 @@ func setup(ctx *context.Context, opts Options) (_ *runState, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var saved *model.Config // the model of the checkpoint's own settings, when resuming
+	if optimizers.GetGlobalStep(ctx) > 0 {
+		if c, err := ModelConfig(ctx); err == nil {
+			saved = &c
+		}
+	}
 	if opts.Settings != "" {
 		if _, err := commandline.ParseContextSettings(ctx, opts.Settings); err != nil {
 			return nil, fmt.Errorf("-set: %v", err)
@@ -73,6 +80,12 @@ func setup(ctx *context.Context, opts Options) (_ *runState, err error) {
 	r := &runState{opts: opts, ctx: ctx, ckpt: ckpt, unlock: unlock}
 	if r.cfg, err = ModelConfig(ctx); err != nil {
 		return nil, err
+	}
+	if saved != nil {
+		if diff := shapeDiff(*saved, r.cfg); diff != "" {
+			return nil, fmt.Errorf("run directory %s holds a checkpoint of another model (%s): drop those settings to resume it, or use another -out",
+				opts.OutDir, diff)
+		}
 	}
 	if err := r.prepareData(); err != nil {
 		return nil, err
@@ -174,6 +187,25 @@ func (r *runState) close() {
 	if r.unlock != nil {
 		r.unlock()
 	}
+}
+
+// shapeDiff lists what differs between the model a checkpoint was trained as and the one the settings
+// now ask for, among what its weights depend on ("" when nothing does): "d_model 64 → 256, ...".
+func shapeDiff(saved, now model.Config) string {
+	var diffs []string
+	for _, f := range []struct {
+		name string
+		a, b any
+	}{
+		{ParamLayers, saved.Layers, now.Layers}, {ParamDModel, saved.DModel, now.DModel}, {ParamHeads, saved.Heads, now.Heads},
+		{ParamKVHeads, saved.KVHeads, now.KVHeads}, {ParamHeadDim, saved.HeadDim, now.HeadDim}, {ParamFFN, saved.FFN, now.FFN},
+		{ParamStructure, saved.Structure, now.Structure}, {ParamRank, saved.Rank, now.Rank}, {ParamNBlocks, saved.NBlocks, now.NBlocks},
+	} {
+		if f.a != f.b {
+			diffs = append(diffs, fmt.Sprintf("%s %v → %v", f.name, f.a, f.b))
+		}
+	}
+	return strings.Join(diffs, ", ")
 }
 
 // ckptDir is the run's checkpoint directory.
