@@ -33,7 +33,7 @@ func runCheck(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkFlags(flagRange{"batch", float64(*batch), 1, math.Inf(1)}, flagRange{"tolerance", *tolerance, 1e-12, math.Inf(1)}); err != nil {
+	if err := checkFlags(flagRange{"batch", float64(*batch), 1, math.Inf(1)}, flagRange{"tolerance", *tolerance, 0, math.Inf(1)}); err != nil {
 		return err
 	}
 	ref, refName, err := backend.New("go")

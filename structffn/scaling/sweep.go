@@ -386,7 +386,23 @@ func ReadResults(path string) ([]Result, error) {
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			return nil, fmt.Errorf("%s line %d is damaged: %v", path, i+1, err)
 		}
+		var missing []string
+		for _, f := range []struct {
+			name string
+			ok   bool
+		}{{"name", r.Name != ""}, {"train_flops", r.TrainFLOPs > 0}, {"val_loss", r.ValLoss > 0}} {
+			if !f.ok {
+				missing = append(missing, f.name)
+			}
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("%s line %d has no %s: not a row of a sweep's results.jsonl (structffn sweep -out DIR writes DIR/results.jsonl)",
+				path, i+1, strings.Join(missing, ", "))
+		}
 		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no runs: run structffn sweep -out DIR first (it writes DIR/results.jsonl as runs finish)", path)
 	}
 	return out, nil
 }

@@ -252,6 +252,9 @@ func ModelConfig(ctx *context.Context) (model.Config, error) {
 		return cfg, err
 	}
 	rank, nblocks := Param[int](ctx, ParamRank), Param[int](ctx, ParamNBlocks)
+	if kind == linear.BlockDense && (rank > 0) != (nblocks > 0) {
+		return cfg, fmt.Errorf("-set rank=%d;nblocks=%d: blockdense takes both a rank and a number of blocks, or neither (sized from fraction)", rank, nblocks)
+	}
 	if rank > 0 || nblocks > 0 {
 		cfg.Structure, cfg.Rank, cfg.NBlocks = kind, rank, nblocks
 	} else if cfg, err = cfg.WithStructure(kind, Param[float64](ctx, ParamFraction)); err != nil {

@@ -376,6 +376,7 @@ func TestBadSettingsFailClearly(t *testing.T) {
 		{"blockshuffle fraction", "preset=tiny;structure=blockshuffle;fraction=0.5", "not a whole number"},
 		{"missing corpus", smallSettings(filepath.Join(t.TempDir(), "missing.txt"), "train_steps=1"), "missing.txt"},
 		{"unknown structure", smallSettings(corpus, "structure=nosuch"), "nosuch"},
+		{"blockdense blocks without a rank", smallSettings(corpus, "structure=blockdense;nblocks=4"), "blockdense takes both a rank and a number of blocks"},
 		{"context longer than the validation split", smallSettings(corpus, "context=100000"), ""},
 	}
 	for _, tc := range tests {
