@@ -17,18 +17,11 @@ import (
 // (a checkpoint is saved after every step, so many kills land in a save) and starting it again until
 // it finishes; the run must then hold every step once, with the losses of an uninterrupted run.
 func TestSurvivesRandomKills(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the CLI and trains repeatedly")
-	}
+	bin := buildCLI(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "structffn")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	corpus := testcorpus.Write(t, 7, "a kill can land in any step and in any save of a checkpoint", 40_000)
 	const steps = 200
-	set := "layers=2;d_model=32;heads=2;head_dim=16;ffn=128;context=32;batch=8;tokenizer=byte;val_fraction=0.1;eval_batches=2;" +
-		"eval_every=0;log_every=1;checkpoint_every=1;train_steps=200;corpus=file:" + corpus
+	set := tinyTrainSet + "eval_every=0;log_every=1;checkpoint_every=1;train_steps=200;corpus=file:" + corpus
 	train := func(out string) *exec.Cmd {
 		return exec.Command(bin, "train", "-backend", "go", "-out", out, "-set", set, "-cache", filepath.Join(dir, "cache"))
 	}

@@ -66,6 +66,9 @@ func TestMain(m *testing.M) {
 	if tinyRunDir != "" {
 		os.RemoveAll(filepath.Dir(tinyRunDir))
 	}
+	if cli.dir != "" {
+		os.RemoveAll(cli.dir)
+	}
 	os.Exit(code)
 }
 

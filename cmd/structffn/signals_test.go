@@ -17,18 +17,11 @@ import (
 // middle of training, and checks that each time it saved a checkpoint, exited non-zero saying how to
 // resume, and that the next start continues from where it stopped.
 func TestStopSignalsSaveAndResume(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the CLI and trains")
-	}
+	bin := buildCLI(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "structffn")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	corpusPath := testcorpus.Write(t, 5, "a signal stops the run and the run resumes from its checkpoint", 40_000)
 	out := filepath.Join(dir, "run")
-	set := "layers=2;d_model=32;heads=2;head_dim=16;ffn=128;context=32;batch=8;tokenizer=byte;val_fraction=0.1;eval_batches=2;" +
-		"eval_every=0;log_every=1;checkpoint_every=100000;train_steps=100000;corpus=file:" + corpusPath
+	set := tinyTrainSet + "eval_every=0;log_every=1;checkpoint_every=100000;train_steps=100000;corpus=file:" + corpusPath
 	start := func(sig syscall.Signal, afterSteps int) string {
 		t.Helper()
 		cmd := exec.Command(bin, "train", "-backend", "go", "-out", out, "-set", set)
