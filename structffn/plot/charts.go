@@ -300,3 +300,68 @@ func Spread(title, xTitle, yTitle string, logX bool, groups ...Group) Figure {
 	}
 	return f
 }
+
+// BudgetLoss draws, for one size of a tokens-per-parameter study (scaling.ByBudget), each family's
+// mean validation loss against tokens per dense parameter (log axis), with a bar of ±1 standard
+// deviation over its seeds.
+func BudgetLoss(size string, stats []scaling.BudgetStats) Figure {
+	f := Lines(fmt.Sprintf("%s: validation loss against tokens per parameter (mean ± 1 sd over seeds)", size),
+		"training tokens per dense parameter", "validation loss (nats/token)", true, false)
+	byFamily := map[string]*Trace{}
+	var order []string
+	for _, st := range stats {
+		if st.Size != size {
+			continue
+		}
+		t, ok := byFamily[st.Family]
+		if !ok {
+			t = &Trace{Type: "scatter", Mode: "lines+markers", Name: st.Family, ErrorY: &ErrorBar{Type: "data", Visible: true}}
+			byFamily[st.Family], order = t, append(order, st.Family)
+		}
+		sd := st.SD
+		if math.IsNaN(sd) {
+			sd = 0
+		}
+		t.X, t.Y, t.ErrorY.Array = append(t.X, st.TokensPerParam), append(t.Y, st.Mean), append(t.ErrorY.Array, sd)
+	}
+	for _, fam := range order {
+		f.Data = append(f.Data, *byFamily[fam])
+	}
+	return f
+}
+
+// BudgetGaps draws, for one size, each family's loss minus the reference's (paired by seed) against
+// tokens per dense parameter, with its 95% interval, and a line at 0: below it the family is better.
+func BudgetGaps(size, reference string, gaps []scaling.BudgetGap) Figure {
+	f := Lines(fmt.Sprintf("%s: loss − %s, paired by seed (mean, 95%% interval)", size, reference),
+		"training tokens per dense parameter", "loss difference (nats/token)", true, false)
+	byFamily := map[string]*Trace{}
+	var order []string
+	lo, hi := math.Inf(1), math.Inf(-1)
+	no := false
+	for _, g := range gaps {
+		if g.Size != size {
+			continue
+		}
+		t, ok := byFamily[g.Family]
+		if !ok {
+			t = &Trace{Type: "scatter", Mode: "lines+markers", Name: g.Family, ErrorY: &ErrorBar{Type: "data", Symmetric: &no, Visible: true}}
+			byFamily[g.Family], order = t, append(order, g.Family)
+		}
+		up, down := g.Hi-g.Mean, g.Mean-g.Lo
+		if math.IsNaN(up) {
+			up, down = 0, 0
+		}
+		t.X, t.Y = append(t.X, g.TokensPerParam), append(t.Y, g.Mean)
+		t.ErrorY.Array, t.ErrorY.ArrayMinus = append(t.ErrorY.Array, up), append(t.ErrorY.ArrayMinus, down)
+		lo, hi = min(lo, g.TokensPerParam), max(hi, g.TokensPerParam)
+	}
+	for _, fam := range order {
+		f.Data = append(f.Data, *byFamily[fam])
+	}
+	if len(order) > 0 {
+		f.Data = append(f.Data, Trace{Type: "scatter", Mode: "lines", Name: reference, X: []float64{lo, hi}, Y: []float64{0, 0},
+			Line: &Line{Dash: "dash", Color: "#888"}})
+	}
+	return f
+}

@@ -141,3 +141,24 @@ func TestScalingAndPaperCharts(t *testing.T) {
 		t.Errorf("paper chart %+v", p.Data[0])
 	}
 }
+
+func TestBudgetCharts(t *testing.T) {
+	stats := []scaling.BudgetStats{
+		{Size: "4x64", TokensPerParam: 2, Family: "dense", Mean: 4.07, SD: 0.01}, {Size: "4x64", TokensPerParam: 2, Family: "lowrank32", Mean: 3.99, SD: math.NaN()},
+		{Size: "4x64", TokensPerParam: 5, Family: "dense", Mean: 3.48, SD: 0.01}, {Size: "4x96", TokensPerParam: 2, Family: "dense", Mean: 3.5, SD: 0.02},
+	}
+	f := BudgetLoss("4x64", stats)
+	if len(f.Data) != 2 || f.Data[0].Name != "dense" || len(f.Data[0].X) != 2 || f.Data[1].ErrorY.Array[0] != 0 || f.Layout.XAxis.Type != "log" {
+		t.Errorf("loss chart %+v", f.Data)
+	}
+	gaps := []scaling.BudgetGap{{Size: "4x64", TokensPerParam: 2, Family: "lowrank32", Mean: -0.08, Lo: -0.09, Hi: -0.06},
+		{Size: "4x64", TokensPerParam: 5, Family: "lowrank32", Mean: 0.01, Lo: -0.02, Hi: 0.05}}
+	g := BudgetGaps("4x64", "dense", gaps)
+	if len(g.Data) != 2 || g.Data[1].Name != "dense" || g.Data[1].Y[0] != 0 {
+		t.Fatalf("gap chart %+v", g.Data)
+	}
+	e := g.Data[0].ErrorY
+	if math.Abs(e.Array[1]-0.04) > 1e-12 || math.Abs(e.ArrayMinus[1]-0.03) > 1e-12 || *e.Symmetric {
+		t.Errorf("gap error bars %+v", e)
+	}
+}

@@ -82,11 +82,14 @@ type Trace struct {
 	ShowLegend  *bool  `json:"showlegend,omitempty"`
 }
 
-// ErrorBar is a trace's error bars: Type "data" with one half-width per point in Array.
+// ErrorBar is a trace's error bars: Type "data" with one half-width per point in Array (upwards, and
+// downwards too unless ArrayMinus is given, with Symmetric false).
 type ErrorBar struct {
-	Type    string    `json:"type"`
-	Array   []float64 `json:"array"`
-	Visible bool      `json:"visible"`
+	Type       string    `json:"type"`
+	Array      []float64 `json:"array"`
+	ArrayMinus []float64 `json:"arrayminus,omitempty"`
+	Symmetric  *bool     `json:"symmetric,omitempty"`
+	Visible    bool      `json:"visible"`
 }
 
 // Marker styles a scatter trace's points.

@@ -120,14 +120,14 @@ var defaults = map[string]setting{
 	ParamGradClip:     numOr0(1.0, 1e-12, unbounded, "off"),                 // Global gradient-norm clip (0: off).
 
 	// Self-guided training (docs/METHOD.md §3; see sgt.go and docs/SGT.md).
-	ParamSGT:           text("off"),                                            // off, steps (guide over the first sgt_ratio of the steps, same tokens) or flops (matched to the dense model's FLOPs: the guided p·N steps replayed at the end).
-	ParamSGTSchedule:   text("cosine"),                                         // α schedule over the guided window: cosine or linear.
-	ParamSGTRatio:      num(0.5, 1e-6, 1),                                      // Guided fraction of the steps in steps mode (the paper's 0.5); the window is floor(N·ratio).
-	ParamSGTP:          numOr0(0.0, 1e-6, 10, "solved from the FLOP equation"), // flops mode: p given directly, window floor(N·p) as the reference computes it (0: p solved exactly from the FLOP equation, window round(N·p)).
-	ParamSGTSkip:       text("matrix"),                                         // matrix: each guide skipped independently (u ≥ α), as the reference does; shared: one draw decides every guide of a forward call.
-	ParamSGTDraw:       text("step"),                                           // step: one draw per optimizer step for all its micro-batches; micro: one per forward call (micro-batch), as the reference does under grad_accum.
-	ParamSGTPlainGraph: text("auto"),                                           // graph of the steps on which no guide runs: auto (the plain model's when compiling it pays off, from measured times), always, never (the guided graph, guides masked off).
-	ParamSGTGuideInit:  text("merged"),                                         // merged: each guide starts as the exact dense operator of its matrix; reference: as the reference code does (BlockShuffle without its permutations).
+	ParamSGT:           text("off"),                                           // off, steps (guide over the first sgt_ratio of the steps, same tokens) or flops (matched to the dense model's FLOPs: the guided p·N steps replayed at the end).
+	ParamSGTSchedule:   text("cosine"),                                        // α schedule over the guided window: cosine or linear.
+	ParamSGTRatio:      num(0.5, 1e-6, 1),                                     // Guided fraction of the steps in steps mode (the paper's 0.5); the window is floor(N·ratio).
+	ParamSGTP:          numOr0(0.0, 1e-6, 1, "solved from the FLOP equation"), // flops mode: p given directly, window floor(N·p) as the reference computes it (0: p solved exactly from the FLOP equation, window round(N·p)).
+	ParamSGTSkip:       text("matrix"),                                        // matrix: each guide skipped independently (u ≥ α), as the reference does; shared: one draw decides every guide of a forward call.
+	ParamSGTDraw:       text("step"),                                          // step: one draw per optimizer step for all its micro-batches; micro: one per forward call (micro-batch), as the reference does under grad_accum.
+	ParamSGTPlainGraph: text("auto"),                                          // graph of the steps on which no guide runs: auto (the plain model's when compiling it pays off, from measured times), always, never (the guided graph, guides masked off).
+	ParamSGTGuideInit:  text("merged"),                                        // merged: each guide starts as the exact dense operator of its matrix; reference: as the reference code does (BlockShuffle without its permutations).
 
 	// Logging and checkpoints.
 	ParamLogEvery:        num(10, 1, unbounded),                        // Steps between log lines / metrics.jsonl records.

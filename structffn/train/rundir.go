@@ -47,13 +47,13 @@ func prepareRunDir(ctx *context.Context, opts Options) (ckpt *checkpoints.Handle
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, nil, false, fmt.Errorf("cannot create run directory: %w", err)
 	}
-	if unlock, err = lockRunDir(opts.OutDir); err != nil {
+	release, err := lockRunDir(opts.OutDir)
+	if err != nil {
 		return nil, nil, false, err
 	}
 	defer func() {
-		if err != nil {
-			unlock()
-			unlock = nil
+		if err != nil { // the error returns carry no release: let go of the lock here
+			release()
 		}
 	}()
 	ckptDir := filepath.Join(opts.OutDir, "checkpoints")
@@ -65,7 +65,7 @@ func prepareRunDir(ctx *context.Context, opts Options) (ckpt *checkpoints.Handle
 		return nil, nil, created, fmt.Errorf("checkpoint in %s is unreadable (corrupt or truncated?): %v; it was left untouched: move it away to start fresh, or use another -out",
 			ckptDir, errline.First(err))
 	}
-	return ckpt, unlock, created, nil
+	return ckpt, release, created, nil
 }
 
 // resumeMetrics makes metrics.jsonl end at the checkpoint's step start: records of later steps (logged

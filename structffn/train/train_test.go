@@ -86,7 +86,7 @@ func TestModelConfigErrors(t *testing.T) {
 		{"structure=monarch", "allowed values are dense, lowrank"},
 		{"structure=blockshuffle;fraction=0.5", "not a whole number"},
 		{"structure=lowrank;rank=1000", "0 < R <= min"},
-		{"layers=-1", "must be positive"},
+		{"layers=-1", "-set layers=-1: allowed an integer from 1 up, or 0 (the preset's)"},
 		{"kv_heads=3", "multiple of kv_heads"},
 	}
 	for _, tc := range tests {
