@@ -15,6 +15,7 @@ import (
 	"github.com/structffn/structffn/internal/testbackend"
 
 	"github.com/structffn/structffn/structffn/linear"
+	"github.com/structffn/structffn/structffn/model"
 )
 
 // goBackend is the pure-Go backend shared by the tests.
@@ -193,5 +194,29 @@ func TestSettingsAreRangeChecked(t *testing.T) {
 				t.Errorf("error %v, want one line starting %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCheckMemory: a context whose attention scores cannot fit in this machine's memory is refused on a
+// CPU backend with one line naming the sizes; the presets pass; GPUs are not judged.
+func TestCheckMemory(t *testing.T) {
+	if memTotal() == 0 {
+		t.Skip("no /proc/meminfo")
+	}
+	cfg, err := model.Preset("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkMemory(cfg, 1, "xla:cpu"); err != nil {
+		t.Errorf("tiny: %v", err)
+	}
+	cfg.Context = 100000
+	err = checkMemory(cfg, 1, "go:ops_sequential")
+	if err == nil || !strings.Contains(err.Error(), "context 100000, batch 16: the attention scores alone need about") ||
+		!strings.Contains(err.Error(), "TB a step") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("context 100000: %v", err)
+	}
+	if err := checkMemory(cfg, 1, "xla:cuda"); err != nil {
+		t.Errorf("xla:cuda is not judged: %v", err)
 	}
 }
