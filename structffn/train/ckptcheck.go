@@ -77,29 +77,31 @@ func checkCheckpoint(base string) error {
 // loads: newer ones that do not are moved into dir/unreadable/, with one line each on log saying
 // which and why. When none reads back whole it moves nothing and returns an error naming the newest.
 func skipUnreadableCheckpoints(dir string, log io.Writer) error {
-	indexes, err := filepath.Glob(filepath.Join(dir, "checkpoint-*.json"))
-	if err != nil || len(indexes) == 0 {
+	bases, err := checkpointBases(dir)
+	if err != nil || len(bases) == 0 {
 		return err
 	}
-	slices.Sort(indexes) // GoMLX's order: by sequence number, oldest first
 	var bad []string
 	var reasons []error
-	for i := len(indexes) - 1; i >= 0; i-- {
-		base := strings.TrimSuffix(indexes[i], ".json")
+	for i := len(bases) - 1; i >= 0; i-- {
+		base := bases[i]
 		err := checkCheckpoint(base)
 		if err == nil {
 			break
 		}
 		bad, reasons = append(bad, base), append(reasons, err)
 	}
-	if len(bad) == len(indexes) {
+	if len(bad) == len(bases) {
 		return fmt.Errorf("checkpoint %s is unreadable: %v, and no older one reads back whole", filepath.Base(bad[0]), reasons[0])
 	}
+	if len(bad) == 0 {
+		return nil
+	}
+	to := filepath.Join(dir, unreadableDir)
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return err
+	}
 	for i, base := range bad {
-		to := filepath.Join(dir, unreadableDir)
-		if err := os.MkdirAll(to, 0o755); err != nil {
-			return err
-		}
 		for _, suffix := range []string{".json", ".bin"} {
 			if err := os.Rename(base+suffix, filepath.Join(to, filepath.Base(base)+suffix)); err != nil && !os.IsNotExist(err) {
 				return err
@@ -114,12 +116,11 @@ func skipUnreadableCheckpoints(dir string, log io.Writer) error {
 // syncNewest flushes the newest checkpoint's files and the directory to disk after a save, so that a
 // finished save survives a crash of the machine.
 func syncNewest(dir string) error {
-	indexes, err := filepath.Glob(filepath.Join(dir, "checkpoint-*.json"))
-	if err != nil || len(indexes) == 0 {
+	bases, err := checkpointBases(dir)
+	if err != nil || len(bases) == 0 {
 		return err
 	}
-	slices.Sort(indexes)
-	base := strings.TrimSuffix(indexes[len(indexes)-1], ".json")
+	base := bases[len(bases)-1]
 	for _, path := range []string{base + ".bin", base + ".json"} {
 		f, err := os.Open(path)
 		if err != nil {
@@ -132,6 +133,20 @@ func syncNewest(dir string) error {
 		}
 	}
 	return syncDir(dir)
+}
+
+// checkpointBases lists dir's checkpoints (paths without suffix) as GoMLX orders them: by the sequence
+// number in their names, oldest first.
+func checkpointBases(dir string) ([]string, error) {
+	indexes, err := filepath.Glob(filepath.Join(dir, "checkpoint-*.json"))
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(indexes)
+	for i := range indexes {
+		indexes[i] = strings.TrimSuffix(indexes[i], ".json")
+	}
+	return indexes, nil
 }
 
 func syncDir(dir string) error {

@@ -31,11 +31,11 @@ func prepareRunDir(ctx *context.Context, opts Options) (ckpt *checkpoints.Handle
 	}
 	if opts.Fresh {
 		if _, err := os.Stat(filepath.Join(opts.OutDir, "config.json")); err == nil {
-			unlock, err := lockRunDir(opts.OutDir) // not while another training uses it
+			probe, err := lockRunDir(opts.OutDir) // not while another training uses it
 			if err != nil {
 				return nil, nil, false, err
 			}
-			unlock()
+			probe()
 			if err := os.RemoveAll(opts.OutDir); err != nil {
 				return nil, nil, false, fmt.Errorf("starting %s fresh: %w", opts.OutDir, err)
 			}
