@@ -11,10 +11,10 @@ import (
 	"strings"
 )
 
-// GoMLX's checkpoints package writes a checkpoint's two files (checkpoint-*.json, the variables'
-// index, and checkpoint-*.bin, their values) under their final names, so a process killed while
-// saving leaves a partial pair that would block the next start. These helpers find such a pair before
-// the checkpoint handler loads the newest one, and make finished saves durable.
+// A checkpoint is two files: checkpoint-*.json, the variables' index, and checkpoint-*.bin, their
+// values. Saves are atomic (ckptsave.go), but a checkpoints directory can still hold a partial pair:
+// written in place by an older structffn or by GoMLX directly, or damaged on disk. These helpers find
+// such a pair before the checkpoint handler loads the newest one, and move it aside.
 
 // unreadableDir is where skipped checkpoints are moved, inside the checkpoints directory (nothing is
 // deleted: a person decides).
@@ -109,28 +109,6 @@ func skipUnreadableCheckpoints(dir string, log io.Writer) error {
 		}
 		fmt.Fprintf(log, "checkpoint %s skipped: %v (a save cut short?); moved to %s, resuming from the one before\n",
 			filepath.Base(base), reasons[i], to)
-	}
-	return syncDir(dir)
-}
-
-// syncNewest flushes the newest checkpoint's files and the directory to disk after a save, so that a
-// finished save survives a crash of the machine.
-func syncNewest(dir string) error {
-	bases, err := checkpointBases(dir)
-	if err != nil || len(bases) == 0 {
-		return err
-	}
-	base := bases[len(bases)-1]
-	for _, path := range []string{base + ".bin", base + ".json"} {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return err
-		}
 	}
 	return syncDir(dir)
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/structffn/structffn/internal/errline"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
 	"github.com/structffn/structffn/structffn/guide"
@@ -173,17 +175,21 @@ func (r *runState) step(step int64) (float64, error) {
 		r.steps.Note = ""
 	}
 	if err != nil {
+		if outOfMemory(err) {
+			return 0, fmt.Errorf("step %d: %s ran out of memory (%s): lower -set batch or context, raise grad_accum, or set dtype=bfloat16",
+				step+1, r.opts.BackendName, errline.First(err))
+		}
 		return 0, fmt.Errorf("step %d: %v", step+1, err)
 	}
 	return loss, nil
 }
 
-// save writes a checkpoint and flushes it to disk.
+// save writes a checkpoint atomically (into staging, then renamed into place) and flushes it to disk.
 func (r *runState) save() error {
 	if err := r.ckpt.Save(); err != nil {
 		return err
 	}
-	return syncNewest(r.ckptDir())
+	return commitCheckpoint(r.ckptDir())
 }
 
 // window accumulates the steps between two metrics records.

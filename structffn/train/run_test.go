@@ -724,3 +724,78 @@ func TestSGTSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestSavesAreAtomic: saves go through checkpoints/.saving and are renamed into place, so the
+// checkpoints directory holds only whole checkpoints (the newest 3, numbered in order); what a kill in
+// a save leaves (a partial pair in staging, a values file renamed without its index) is cleared or
+// moved aside on the next start, which resumes from the newest whole checkpoint and ends where an
+// uninterrupted run ends.
+func TestSavesAreAtomic(t *testing.T) {
+	corpus := testCorpus(t)
+	settings := smallSettings(corpus, "train_steps=16;eval_every=0;checkpoint_every=4")
+	_, want, err := runOnce(t, t.TempDir(), settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ckpts := filepath.Join(dir, "checkpoints")
+	if _, _, err := runUntil(t, dir, settings, 12); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("stopped run returned %v, want ErrInterrupted", err)
+	}
+	listed := func() []string {
+		bases, err := checkpointBases(ckpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range bases {
+			bases[i] = filepath.Base(b)
+			if err := checkCheckpoint(b); err != nil {
+				t.Errorf("%s: %v", bases[i], err)
+			}
+		}
+		return bases
+	}
+	before := listed()
+	if len(before) != 3 || !strings.HasSuffix(before[2], "step-00000012") {
+		t.Fatalf("checkpoints after 12 steps: %v, want 3 ending at step 12", before)
+	}
+	if staged, _ := os.ReadDir(filepath.Join(ckpts, stagingDir)); len(staged) != 0 {
+		t.Errorf("staging holds %d files after the saves, want none", len(staged))
+	}
+	// What a kill in the next save leaves: a half-written pair in staging (as GoMLX writes it), and the
+	// values file of a save killed between its two renames.
+	newest := filepath.Join(ckpts, before[2])
+	raw, err := os.ReadFile(newest + ".bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(ckpts, stagingDir, "checkpoint-n9999999-20260101-000000-step-00000016")
+	if err := os.WriteFile(cut+".bin", raw[:len(raw)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cut+".json", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	orphan := filepath.Join(ckpts, "checkpoint-n9999998-20260101-000000-step-00000014.bin")
+	if err := os.WriteFile(orphan, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	if _, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: dir, Backend: goBackend(t), BackendName: "go", Settings: settings, Log: &log}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "16 steps (4 to go)") || !strings.Contains(log.String(), "has no index") {
+		t.Errorf("log does not say the run resumed at step 12 and that the orphan values file was moved:\n%s", log.String())
+	}
+	if _, err := os.Stat(filepath.Join(ckpts, unreadableDir, filepath.Base(orphan))); err != nil {
+		t.Errorf("the orphan values file was not kept aside: %v", err)
+	}
+	after := listed()
+	if len(after) != 3 || after[1] != before[2] || !strings.HasSuffix(after[2], "step-00000016") || after[2] <= before[2] {
+		t.Errorf("checkpoints after resuming to 16: %v, want the last two of %v and a newer one at step 16", after, before)
+	}
+	got := readRecords(t, dir)
+	if len(got) != 16 || got[15].TrainLoss != want[15].TrainLoss {
+		t.Errorf("%d records ending at %.7f, want 16 ending at %.7f", len(got), got[len(got)-1].TrainLoss, want[15].TrainLoss)
+	}
+}

@@ -14,12 +14,11 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 
 	"github.com/structffn/structffn/internal/atomicfile"
-	"github.com/structffn/structffn/internal/errline"
 	"github.com/structffn/structffn/structffn/model"
 )
 
 // A run directory holds config.json (every effective setting), tokenizer.json, metrics.jsonl (one
-// Record per logged step) and checkpoints/ (GoMLX checkpoints, the last 3 kept).
+// Record per logged step) and checkpoints/ (GoMLX checkpoints, the last 3 kept, saved atomically: ckptsave.go).
 
 // prepareRunDir creates (or, for opts.Fresh, empties) opts.OutDir and loads its latest checkpoint into
 // ctx, holding the directory's lock (lockRunDir) from before anything in it is read or written;
@@ -57,13 +56,8 @@ func prepareRunDir(ctx *context.Context, opts Options) (ckpt *checkpoints.Handle
 		}
 	}()
 	ckptDir := filepath.Join(opts.OutDir, "checkpoints")
-	if err := skipUnreadableCheckpoints(ckptDir, opts.Log); err != nil {
-		return nil, nil, created, fmt.Errorf("%v; it was left untouched: move %s away to start fresh, or use another -out", err, ckptDir)
-	}
-	ckpt, err = checkpoints.Build(ctx).Dir(ckptDir).Keep(3).Done()
-	if err != nil {
-		return nil, nil, created, fmt.Errorf("checkpoint in %s is unreadable (corrupt or truncated?): %v; it was left untouched: move it away to start fresh, or use another -out",
-			ckptDir, errline.First(err))
+	if ckpt, err = openCheckpoints(ctx, ckptDir, opts.Log); err != nil {
+		return nil, nil, created, err
 	}
 	return ckpt, release, created, nil
 }

@@ -90,7 +90,11 @@ func setup(ctx *context.Context, opts Options) (_ *runState, err error) {
 	if err := r.prepareData(); err != nil {
 		return nil, err
 	}
-	if err := checkMemory(r.cfg, Param[int](ctx, ParamGradAccum), opts.BackendName); err != nil {
+	dtype, err := ComputeDtype(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMemory(r.cfg, Param[int](ctx, ParamGradAccum), Param[int](ctx, ParamDevices), dtype.Size(), opts.BackendName); err != nil {
 		return nil, err
 	}
 	base, err := BaseSteps(r.cfg)

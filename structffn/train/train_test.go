@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -203,20 +204,78 @@ func TestCheckMemory(t *testing.T) {
 	if memTotal() == 0 {
 		t.Skip("no /proc/meminfo")
 	}
-	cfg, err := model.Preset("tiny")
+	h200 := int64(143771) << 20 // nvidia-smi's memory.total of an H200, in bytes
+	defer func(f func() int64) { gpuMemory = f }(gpuMemory)
+	tiny, err := model.Preset("tiny")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checkMemory(cfg, 1, "xla:cpu"); err != nil {
-		t.Errorf("tiny: %v", err)
+	long := tiny
+	long.Context = 100000
+	s, err := model.Preset("s")
+	if err != nil {
+		t.Fatal(err)
 	}
-	cfg.Context = 100000
-	err = checkMemory(cfg, 1, "go:ops_sequential")
-	if err == nil || !strings.Contains(err.Error(), "context 100000, batch 16: the attention scores alone need about") ||
-		!strings.Contains(err.Error(), "TB a step") || strings.Contains(err.Error(), "\n") {
-		t.Errorf("context 100000: %v", err)
+	s8k := s
+	s8k.Context = 8192 // 512 × 12 × 8192² × 2 bytes = 825 GB of scores: 103 GB on each of 8 GPUs
+	for _, c := range []struct {
+		name                  string
+		cfg                   model.Config
+		accum, devices, bytes int
+		backend               string
+		gpu                   int64  // what nvidia-smi reports (0: not there)
+		want                  string // in the error; "" for none
+	}{
+		{"tiny on the CPU", tiny, 1, 1, 4, "xla:cpu", 0, ""},
+		{"context 100000 on the CPU", long, 1, 1, 4, "go:ops_sequential", 0, "context 100000, batch 16: one layer's attention scores alone need about"},
+		{"context 100000 on a GPU without nvidia-smi", long, 1, 1, 4, "xla:cuda", 0, ""},
+		{"context 100000 on an H200", long, 1, 1, 2, "xla:cuda", h200, "× 2 bytes), more than the GPU's 151 GB"},
+		{"s on an H200", s, 1, 1, 2, "xla:cuda", h200, ""},
+		{"s at context 8192 on one H200", s8k, 1, 1, 2, "xla:cuda", h200, "(512 sequences × 12 heads × 8192² × 2 bytes)"},
+		{"s at context 8192 over 8 H200s", s8k, 1, 8, 2, "xla:cuda", h200, ""},
+		{"context 100000 split over 16 micro-batches is still too big", long, 16, 1, 4, "xla:cpu", 0, "(1 sequences ×"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			gpuMemory = func() int64 { return c.gpu }
+			err := checkMemory(c.cfg, c.accum, c.devices, c.bytes, c.backend)
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n")):
+				t.Errorf("error %v, want one line with %q", err, c.want)
+			}
+		})
 	}
-	if err := checkMemory(cfg, 1, "xla:cuda"); err != nil {
-		t.Errorf("xla:cuda is not judged: %v", err)
+}
+
+func TestParseGPUMemory(t *testing.T) {
+	for _, c := range []struct {
+		out  string
+		want int64
+	}{
+		{"143771\n", 143771 << 20},
+		{"81920\n81920\n", 81920 << 20},
+		{"[N/A]\n", 0},
+		{"", 0},
+	} {
+		if got := parseGPUMemory(c.out); got != c.want {
+			t.Errorf("parseGPUMemory(%q) = %d, want %d", c.out, got, c.want)
+		}
+	}
+}
+
+func TestOutOfMemory(t *testing.T) {
+	for _, c := range []struct {
+		msg  string
+		want bool
+	}{
+		{"RESOURCE_EXHAUSTED: Out of memory while trying to allocate 16492674416640 bytes.", true},
+		{"executing step: PJRT error: out of memory allocating buffer", true},
+		{"INVALID_ARGUMENT: shapes do not match", false},
+		{"loss is NaN at step 3", false},
+	} {
+		if got := outOfMemory(errors.New(c.msg)); got != c.want {
+			t.Errorf("outOfMemory(%q) = %v, want %v", c.msg, got, c.want)
+		}
 	}
 }
