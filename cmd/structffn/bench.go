@@ -17,7 +17,6 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/ui/commandline"
 
 	"github.com/structffn/structffn/internal/dotgrad"
 	"github.com/structffn/structffn/structffn/backend"
@@ -133,8 +132,8 @@ func runBenchTrain(args []string) error {
 		return err
 	}
 	ctx := train.DefaultContext()
-	if _, err := commandline.ParseContextSettings(ctx, *settings); err != nil {
-		return fmt.Errorf("-set: %v", err)
+	if _, err := train.ApplySettings(ctx, *settings); err != nil {
+		return err
 	}
 	var b backends.Backend
 	var config string
@@ -229,8 +228,8 @@ func runBenchDecode(args []string) error {
 		cfg, weights = run.Config, run.Ctx
 	} else {
 		ctx := train.DefaultContext()
-		if _, err := commandline.ParseContextSettings(ctx, *settings); err != nil {
-			return fmt.Errorf("-set: %v", err)
+		if _, err := train.ApplySettings(ctx, *settings); err != nil {
+			return err
 		}
 		var err error
 		if cfg, err = train.ModelConfig(ctx); err != nil {
@@ -423,8 +422,8 @@ func runBenchBreakdown(args []string) error {
 		return fmt.Errorf("-rounds and -steps must be at least 1 and -min_time not negative (got %d, %d, %v)", *rounds, *steps, *minTime)
 	}
 	ctx := train.DefaultContext()
-	if _, err := commandline.ParseContextSettings(ctx, *settings); err != nil {
-		return fmt.Errorf("-set: %v", err)
+	if _, err := train.ApplySettings(ctx, *settings); err != nil {
+		return err
 	}
 	b, config, err := backend.New(train.BackendName(ctx, *backendName))
 	if err != nil {

@@ -5,8 +5,6 @@ import (
 	"math"
 	"strings"
 
-	"github.com/gomlx/gomlx/ui/commandline"
-
 	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/bench"
 	"github.com/structffn/structffn/structffn/train"
@@ -26,8 +24,8 @@ func runCheck(args []string) error {
 		return err
 	}
 	ctx := train.DefaultContext()
-	if _, err := commandline.ParseContextSettings(ctx, *settings); err != nil {
-		return fmt.Errorf("-set: %v", err)
+	if _, err := train.ApplySettings(ctx, *settings); err != nil {
+		return err
 	}
 	cfg, err := train.ModelConfig(ctx)
 	if err != nil {

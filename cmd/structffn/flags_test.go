@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/structffn/structffn/internal/testcorpus"
 )
 
 // TestBadFlagsFailClearly: numeric flags outside their range fail before any work, with one line
@@ -50,5 +52,38 @@ func TestFitRefusesWhatIsNotResults(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("fit on %q: error %v, want one line with %q", tc.content, err, tc.want)
 		}
+	}
+}
+
+// TestBadTrainSettingsFailClearly: the settings a hostile new user tried (issue 17) each fail before
+// any training with one line naming the setting and what is allowed, and leave no run directory.
+func TestBadTrainSettingsFailClearly(t *testing.T) {
+	corpus := testcorpus.Write(t, 3, "a setting that cannot be meant fails before anything is written", 20_000)
+	for _, tc := range []struct{ set, want string }{
+		{"learning_rate=-1", "-set learning_rate=-1: allowed a number from 1e-12 up, or 0 (the preset's)"},
+		{"train_steps=-5", "-set train_steps=-5: allowed"},
+		{"rank=-4", "-set rank=-4: allowed"},
+		{"warmup_fraction=2", "-set warmup_fraction=2: allowed"},
+		{"eval_every=-1", "-set eval_every=-1: allowed"},
+		{"checkpoint_every=-1", "-set checkpoint_every=-1: allowed"},
+		{"grad_clip=-1", "-set grad_clip=-1: allowed"},
+		{"structure=blockdense;nblocks=3", "nblocks"},
+		{"learning_rate=fast", `"fast" is not a number`},
+		{"lerning_rate=3e-4", "did you mean learning_rate?"},
+		{"dtype=float8", "-set dtype=float8: allowed values are float32, bfloat16"},
+		{"context=100000", "context"},
+	} {
+		t.Run(tc.set, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			_, err := capture(t, func() error {
+				return runTrain([]string{"-backend", "go", "-out", out, "-set", tinyTrainSet + "corpus=file:" + corpus + ";" + tc.set})
+			})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v, want one line with %q", err, tc.want)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("the failed run left %s behind", out)
+			}
+		})
 	}
 }

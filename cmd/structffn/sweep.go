@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/ui/commandline"
 
 	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/bench"
@@ -101,8 +100,8 @@ func runSweep(args []string) error {
 		}
 	}
 	ctx := train.DefaultContext()
-	if _, err := commandline.ParseContextSettings(ctx, *base); err != nil {
-		return fmt.Errorf("-set: %v", err)
+	if _, err := train.ApplySettings(ctx, *base); err != nil {
+		return err
 	}
 	b, config, err := backend.New(train.BackendName(ctx, *backendName))
 	if err != nil {
@@ -136,7 +135,7 @@ func printPlan(runs []scaling.Run, b backends.Backend, config string, estimate b
 			key := fmt.Sprintf("%s/%s/%d/%d/%s", r.Size, cfg.Structure, cfg.Rank, cfg.NBlocks, r.SGT)
 			if _, ok := speed[key]; !ok {
 				ctx := train.DefaultContext()
-				if _, err := commandline.ParseContextSettings(ctx, r.Settings); err != nil {
+				if _, err := train.ApplySettings(ctx, r.Settings); err != nil {
 					return err
 				}
 				fmt.Fprintf(stderr, "sweep: timing %s on %s ...\n", r.Name, config)

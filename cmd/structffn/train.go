@@ -30,11 +30,11 @@ func runTrain(args []string) error {
 		return nil
 	}
 	// Validate -set before any work: unknown names and unparsable values fail here.
-	if _, err := commandline.ParseContextSettings(train.DefaultContext(), *settings); err != nil {
-		return fmt.Errorf("-set: %v", err)
+	if _, err := train.ApplySettings(train.DefaultContext(), *settings); err != nil {
+		return err
 	}
-	if _, err := commandline.ParseContextSettings(ctx, *settings); err != nil {
-		return fmt.Errorf("-set: %v", err)
+	if _, err := train.ApplySettings(ctx, *settings); err != nil {
+		return err
 	}
 	b, config, err := backend.New(train.BackendName(ctx, *backendName))
 	if err != nil {

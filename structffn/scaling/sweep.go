@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/ui/commandline"
 
 	"github.com/structffn/structffn/internal/atomicfile"
 	"github.com/structffn/structffn/structffn/guide"
@@ -169,7 +168,7 @@ func (p Plan) Runs() ([]Run, error) {
 // denseParams is the dense model's parameter count at a size.
 func (p Plan) denseParams(size Size) (int64, error) {
 	ctx := train.DefaultContext()
-	if _, err := commandline.ParseContextSettings(ctx, join(p.Base, size.Settings, "structure=dense")); err != nil {
+	if _, err := train.ApplySettings(ctx, join(p.Base, size.Settings, "structure=dense")); err != nil {
 		return 0, fmt.Errorf("size %s: %v", size.Name, err)
 	}
 	cfg, err := train.ModelConfig(ctx)

@@ -8,6 +8,7 @@
 package train
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -17,7 +18,9 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/ui/commandline"
 
+	"github.com/structffn/structffn/internal/errline"
 	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
 )
@@ -305,3 +308,95 @@ func ParseDtype(s string) (dt dtypes.DType, ok bool) {
 
 // DtypeName is the dtype setting's name for dt ("float32", "bfloat16"), as logs and JSON records print it.
 func DtypeName(dt dtypes.DType) string { return strings.ToLower(dt.String()) }
+
+// ApplySettings sets the hyperparameters of a -set string ("key=value;key2=value2", GoMLX's
+// commandline.ParseContextSettings syntax, "file:PATH" included) in ctx, and returns the keys set.
+// Each setting is checked first, so that a mistyped one fails with one line naming it and what is
+// expected: an unknown name (with the nearest known one), a value that is not of the setting's type.
+// Ranges are checked later, by CheckSettings.
+func ApplySettings(ctx *context.Context, settings string) ([]string, error) {
+	for _, s := range strings.Split(settings, ";") {
+		if s == "" || strings.HasPrefix(s, "file:") {
+			continue
+		}
+		key, value, ok := strings.Cut(s, "=")
+		if !ok || strings.Contains(value, "=") {
+			return nil, fmt.Errorf("-set %q: each setting is name=value, settings separated by ';'", s)
+		}
+		_, name := context.SplitScope(key)
+		def, found := ctx.GetParam(name)
+		if !found {
+			return nil, fmt.Errorf("-set %s: no setting %q%s; structffn train -params lists them", s, name, nearestSetting(ctx, name))
+		}
+		if err := checkValueType(def, value); err != nil {
+			return nil, fmt.Errorf("-set %s: %v", s, err)
+		}
+	}
+	set, err := commandline.ParseContextSettings(ctx, settings)
+	if err != nil {
+		return nil, fmt.Errorf("-set: %v", errline.First(err))
+	}
+	return set, nil
+}
+
+// checkValueType reports whether value parses as def's type does in ParseContextSettings (JSON
+// numbers, '_' allowed between an integer's digits).
+func checkValueType(def any, value string) error {
+	switch def.(type) {
+	case int, int32, int64, uint, uint32, uint64:
+		var v int64
+		if json.Unmarshal([]byte(strings.ReplaceAll(value, "_", "")), &v) != nil {
+			return fmt.Errorf("%q is not an integer", value)
+		}
+	case float32, float64:
+		var v float64
+		if json.Unmarshal([]byte(value), &v) != nil {
+			return fmt.Errorf("%q is not a number (as in 3e-4, 0.5, 2)", value)
+		}
+	case bool:
+		var v bool
+		if json.Unmarshal([]byte(value), &v) != nil {
+			return fmt.Errorf("%q is not true or false", value)
+		}
+	}
+	return nil
+}
+
+// nearestSetting is " (did you mean K?)" for the known setting nearest to name by edit distance, when
+// one is within a third of name's length; "" otherwise.
+func nearestSetting(ctx *context.Context, name string) string {
+	best, bestD := "", len(name)/3+1
+	ctx.EnumerateParams(func(scope, key string, _ any) {
+		if scope != context.RootScope {
+			return
+		}
+		if d := editDistance(name, key); d < bestD {
+			best, bestD = key, d
+		}
+	})
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -12,10 +12,9 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-
-	"github.com/structffn/structffn/internal/errline"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/structffn/structffn/internal/errline"
 	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/model"
 )

@@ -9,7 +9,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
-	"github.com/gomlx/gomlx/ui/commandline"
 
 	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/data"
@@ -73,8 +72,8 @@ func setup(ctx *context.Context, opts Options) (_ *runState, err error) {
 		}
 	}
 	if opts.Settings != "" {
-		if _, err := commandline.ParseContextSettings(ctx, opts.Settings); err != nil {
-			return nil, fmt.Errorf("-set: %v", err)
+		if _, err := ApplySettings(ctx, opts.Settings); err != nil {
+			return nil, err
 		}
 	}
 	r := &runState{opts: opts, ctx: ctx, ckpt: ckpt, unlock: unlock}

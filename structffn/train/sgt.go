@@ -7,7 +7,6 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/ui/commandline"
 
 	"github.com/structffn/structffn/structffn/data"
 	"github.com/structffn/structffn/structffn/guide"
@@ -204,7 +203,7 @@ func Plan(ctx *context.Context) (Planned, error) {
 // sweeps and notebook grids check every run with before anything trains.
 func PlanSettings(settings string) (Planned, error) {
 	ctx := DefaultContext()
-	if _, err := commandline.ParseContextSettings(ctx, settings); err != nil {
+	if _, err := ApplySettings(ctx, settings); err != nil {
 		return Planned{}, err
 	}
 	return Plan(ctx)

@@ -279,3 +279,28 @@ func TestOutOfMemory(t *testing.T) {
 		}
 	}
 }
+
+func TestApplySettingsNamesTheMistake(t *testing.T) {
+	for _, c := range []struct{ set, want string }{
+		{"learning_rate=fast", `-set learning_rate=fast: "fast" is not a number (as in 3e-4, 0.5, 2)`},
+		{"learning_rate=.5", `".5" is not a number`},
+		{"train_steps=1.5", `-set train_steps=1.5: "1.5" is not an integer`},
+		{"lerning_rate=3e-4", `-set lerning_rate=3e-4: no setting "lerning_rate" (did you mean learning_rate?); structffn train -params lists them`},
+		{"zzz=1", `no setting "zzz"; structffn train -params lists them`},
+		{"rank", `-set "rank": each setting is name=value, settings separated by ';'`},
+		{"rank=1=2", `each setting is name=value`},
+	} {
+		_, err := ApplySettings(DefaultContext(), c.set)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: error %v, want one line with %q", c.set, err, c.want)
+		}
+	}
+	ctx := DefaultContext()
+	set, err := ApplySettings(ctx, "learning_rate=3e-4;train_steps=1_000;structure=blockdense;;")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set) != 3 || Param[float64](ctx, ParamLearningRate) != 3e-4 || Param[int](ctx, ParamTrainSteps) != 1000 || Param[string](ctx, ParamStructure) != "blockdense" {
+		t.Errorf("set %v: learning_rate %v, train_steps %v, structure %v", set, Param[float64](ctx, ParamLearningRate), Param[int](ctx, ParamTrainSteps), Param[string](ctx, ParamStructure))
+	}
+}
