@@ -98,7 +98,7 @@ func readRunConfig(dir string) (*runConfig, error) {
 	}
 	var rc runConfig
 	if err := json.Unmarshal(raw, &rc); err != nil {
-		return nil, fmt.Errorf("%s is damaged (%v): it is rewritten by structffn train -out %s", path, err, dir)
+		return nil, fmt.Errorf("%s is damaged (%v): structffn train -out %s rewrites it from the checkpoint", path, err, dir)
 	}
 	if rc.Model == nil || rc.Tokenizer == "" {
 		return nil, fmt.Errorf("%s lacks the \"model\" or \"tokenizer\" entry: it was not written by structffn train", path)

@@ -48,7 +48,7 @@ func Summarize(dir string) (Summary, error) {
 		Seed      int          `json:"seed"`
 	}
 	if err := json.Unmarshal(raw, &rc); err != nil {
-		return s, fmt.Errorf("%s: config.json is damaged: %v", dir, err)
+		return s, fmt.Errorf("%s: config.json is damaged (%v): structffn train -out %s rewrites it from the checkpoint", dir, err, dir)
 	}
 	s.Config, s.Backend, s.Tokenizer, s.Corpus, s.Seed = rc.Model, rc.Backend, rc.Tokenizer, rc.Corpus, rc.Seed
 	p := s.Config.Params()
