@@ -31,6 +31,9 @@ func Normal(rng *rand.Rand, n int, std float64) []float32 {
 //     U = P[:, :R]·sqrt(S_R): U·V is the best rank-R approximation of W0, singular values split evenly.
 //   - BlockDense: every block of Bd and the whole U drawn N(0, std²), then replaced by its polar factor.
 //   - BlockShuffle: every block of B1 and B2 drawn N(0, std²), then replaced by its polar factor.
+//   - Monarch and BTT (not in the paper): the same structure-aware rule as its block structures,
+//     every block (Monarch) or core slice (BTT: C1[i1], C2[j0]) replaced by its polar factor, so each
+//     factor starts with all singular values 1 and the product is a partial isometry, as BlockShuffle's.
 //
 // The bias, if any, is zero. The Spec must be valid.
 func (s Spec) Init(rng *rand.Rand, std float64) HostWeights {
@@ -41,7 +44,7 @@ func (s Spec) Init(rng *rand.Rand, std float64) HostWeights {
 	case LowRank:
 		w0 := Normal(rng, s.Out*s.In, std)
 		w[WeightV], w[WeightU] = lowRankSplit(w0, s.Out, s.In, s.Rank)
-	default: // BlockDense, BlockShuffle: polar factor of every block (U is one block of BlockDense).
+	default: // BlockDense, BlockShuffle, Monarch, BTT: polar factor of every block (U is one block of BlockDense).
 		for _, wt := range s.Weights() {
 			data := Normal(rng, wt.Size(), std)
 			rows, cols := wt.Shape[len(wt.Shape)-2], wt.Shape[len(wt.Shape)-1]

@@ -127,7 +127,7 @@ func Apply(spec Spec, w map[string]*Node, x *Node) *Node {
 		h := Einsum("tbp,brp->tbr", xb, get(WeightBd))                // [T, B, R/B]
 		h = Reshape(h, tokens, spec.Rank)                             // [T, R], block-major
 		y = DotGeneral(h, []int{1}, nil, get(WeightU), []int{1}, nil) // [T, M]
-	case BlockShuffle:
+	case BlockShuffle, Monarch:
 		k := spec.NBlocks
 		q := spec.blockShuffleInner()
 		xb := Reshape(flat, tokens, k, spec.In/k)       // [T, k, p]
@@ -136,6 +136,14 @@ func Apply(spec Spec, w map[string]*Node, x *Node) *Node {
 		h1 = Reshape(h1, tokens, q, k)                  // [T, r, l] with l = k blocks, r = k·q/l = q
 		h2 := Einsum("trl,lsr->tsl", h1, get(WeightB2)) // [T, s, l]: output index m·l + a (interleaved).
 		y = Reshape(h2, tokens, spec.Out)               // [T, M]
+	case BTT:
+		m0, m1, n0, n1 := spec.bttDims()
+		r := spec.Rank
+		xb := Reshape(flat, tokens, m1, m0)                              // [T, m1, m0]: input i1·m0 + i0
+		h := Einsum("tim,ikm->tik", xb, get(WeightC1))                   // [T, m1, R·n0]: batched over i1
+		h = Reshape(h, tokens, m1, n0, r)                                // [T, i1, j0, a]
+		c2 := Reshape(get(WeightC2), n0, n1, m1, r)                      // [j0, j1, i1, a]
+		y = Reshape(Einsum("tija,jnia->tjn", h, c2), tokens, spec.Out) // [T, n0, n1] -> [T, M]: output j0·n1 + j1
 	default:
 		panic(fmt.Errorf("unknown structure %d", int(spec.Kind)))
 	}

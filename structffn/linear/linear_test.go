@@ -28,6 +28,13 @@ var exactCases = []Spec{
 	{Kind: BlockShuffle, In: 24, Out: 8, NBlocks: 2},
 	{Kind: BlockShuffle, In: 12, Out: 12, NBlocks: 3, Bias: true},
 	{Kind: BlockShuffle, In: 16, Out: 64, NBlocks: 4},
+	{Kind: Monarch, In: 8, Out: 24, Rank: 16, NBlocks: 4, Bias: true},
+	{Kind: Monarch, In: 24, Out: 8, Rank: 12, NBlocks: 4},
+	{Kind: Monarch, In: 12, Out: 12, Rank: 6, NBlocks: 3, Bias: true},
+	{Kind: BTT, In: 12, Out: 20, Rank: 2, Bias: true},
+	{Kind: BTT, In: 20, Out: 12, Rank: 3},
+	{Kind: BTT, In: 16, Out: 16, Rank: 1},
+	{Kind: BTT, In: 7, Out: 10, Rank: 2, Bias: true},
 }
 
 // blockShuffleReference computes y = BlockShuffle(x) index by index, following docs/METHOD.md §1's four
@@ -93,7 +100,7 @@ func matVec(w, x []float32, m, n int) []float32 {
 
 func TestBlockShuffleMergeMatchesFourStepReference(t *testing.T) {
 	for _, s := range exactCases {
-		if s.Kind != BlockShuffle {
+		if s.Kind != BlockShuffle && s.Kind != Monarch {
 			continue
 		}
 		t.Run(s.String(), func(t *testing.T) {
@@ -361,6 +368,9 @@ func TestBlockFactorsAreOrthonormal(t *testing.T) {
 		{Kind: BlockDense, In: 40, Out: 24, Rank: 8, NBlocks: 4},
 		{Kind: BlockShuffle, In: 16, Out: 48, NBlocks: 4},
 		{Kind: BlockShuffle, In: 48, Out: 16, NBlocks: 2},
+		{Kind: Monarch, In: 16, Out: 48, Rank: 32, NBlocks: 4},
+		{Kind: BTT, In: 24, Out: 40, Rank: 2},
+		{Kind: BTT, In: 40, Out: 24, Rank: 3},
 	} {
 		t.Run(s.String(), func(t *testing.T) {
 			w := s.Init(rand.New(rand.NewPCG(5, 6)), InitStd)
@@ -416,6 +426,11 @@ func TestParamsFormulas(t *testing.T) {
 		{Spec{Kind: BlockDense, In: 3072, Out: 768, Rank: 256, NBlocks: 2}, 256 * (768 + 3072/2)},
 		{Spec{Kind: BlockShuffle, In: 768, Out: 3072, NBlocks: 4}, 768 * (768 + 3072) / 4},
 		{Spec{Kind: BlockShuffle, In: 3072, Out: 768, NBlocks: 4}, 768 * (768 + 3072) / 4},
+		// Monarch: B1 (B, R/B, N/B) and B2 (B, M/B, R/B), R·(N+M)/B.
+		{Spec{Kind: Monarch, In: 768, Out: 3072, Rank: 1536, NBlocks: 8}, 1536 * (768 + 3072) / 8},
+		// BTT: 768 = 24·32, 3072 = 48·64; C1 (32, R·48, 24), C2 (48, 64, R·32): R·(768·48 + 32·3072).
+		{Spec{Kind: BTT, In: 768, Out: 3072, Rank: 6}, 6 * (768*48 + 32*3072)},
+		{Spec{Kind: BTT, In: 3072, Out: 768, Rank: 6}, 6 * (3072*24 + 64*768)},
 	}
 	for _, tc := range tests {
 		if got := tc.s.Params(); got != tc.want {
@@ -444,6 +459,12 @@ func TestValidateNamesTheConstraint(t *testing.T) {
 		{Spec{Kind: BlockShuffle, In: 8, Out: 12, NBlocks: 8}, "must divide both in and out"},
 		{Spec{Kind: BlockShuffle, In: 8, Out: 12, NBlocks: -1}, "nblocks must be positive"},
 		{Spec{Kind: BlockShuffle, In: 8, Out: 12, NBlocks: 4}, ""},
+		{Spec{Kind: Monarch, In: 8, Out: 12, Rank: 8, NBlocks: 4}, ""},
+		{Spec{Kind: Monarch, In: 8, Out: 12, Rank: 0, NBlocks: 4}, "rank (the width between the factors) and nblocks must be positive"},
+		{Spec{Kind: Monarch, In: 8, Out: 12, Rank: 6, NBlocks: 4}, "nblocks must divide in, out and rank"},
+		{Spec{Kind: BTT, In: 12, Out: 20, Rank: 2}, ""},
+		{Spec{Kind: BTT, In: 12, Out: 20, Rank: 0}, "0 < R <= min(in, out) = 12"},
+		{Spec{Kind: BTT, In: 12, Out: 20, Rank: 2, NBlocks: 2}, "btt takes a rank and no nblocks"},
 	}
 	for _, tc := range tests {
 		err := tc.s.Validate()
@@ -477,13 +498,14 @@ func TestParseKind(t *testing.T) {
 		ok   bool
 	}{
 		{"dense", Dense, true}, {"LowRank", LowRank, true}, {"low_rank", LowRank, true},
-		{"block-dense", BlockDense, true}, {"blockshuffle", BlockShuffle, true}, {"monarch", 0, false},
+		{"block-dense", BlockDense, true}, {"blockshuffle", BlockShuffle, true}, {"Monarch", Monarch, true},
+		{"btt", BTT, true}, {"block-tensor-train", BTT, true}, {"kronecker", 0, false},
 	} {
 		got, err := ParseKind(tc.in)
 		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
 			t.Errorf("ParseKind(%q) = %v, %v", tc.in, got, err)
 		}
-		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "allowed values are dense, lowrank, blockdense, blockshuffle")) {
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "allowed values are dense, lowrank, blockdense, blockshuffle, monarch, btt")) {
 			t.Errorf("ParseKind(%q) error %v should list the allowed values", tc.in, err)
 		}
 	}
@@ -505,6 +527,10 @@ func TestSizeForReproducesPaperChoices(t *testing.T) {
 		{BlockDense, 1024, Fraction63, 768, 4}, {BlockDense, 1024, Fraction32, 384, 4},
 		{BlockDense, 2048, Fraction63, 1536, 4}, {BlockDense, 2048, Fraction32, 768, 4},
 		{Dense, 768, 1, 0, 0},
+		// Monarch and BTT (this project's rules, SizeFor's doc).
+		{Monarch, 64, Fraction32, 128, 8}, {Monarch, 64, Fraction63, 256, 8},
+		{Monarch, 384, Fraction32, 1536, 16}, {Monarch, 384, Fraction63, 1536, 8},
+		{BTT, 384, Fraction32, 4, 0}, {BTT, 96, Fraction63, 4, 0}, {BTT, 768, Fraction32, 6, 0},
 	}
 	for _, tc := range tests {
 		r, b, err := SizeFor(tc.kind, tc.d, 4*tc.d, tc.fraction)
@@ -584,6 +610,67 @@ func TestFactorsMultiplyToMerge(t *testing.T) {
 		merged, _ := s.Merge(w)
 		if rows != s.Out || cols != s.In || maxAbsDiff(prod, merged) > 1e-5 {
 			t.Errorf("%s: product of factors (%d×%d) differs from Merge by %g", s, rows, cols, maxAbsDiff(prod, merged))
+		}
+	}
+}
+
+// TestMonarchGeneralisesBlockShuffle: BlockShuffle(B) is Monarch(B, R = min(N, M)): the same weight
+// shapes, and with the same weights the same matrix.
+func TestMonarchGeneralisesBlockShuffle(t *testing.T) {
+	for _, bs := range []Spec{
+		{Kind: BlockShuffle, In: 16, Out: 64, NBlocks: 4},
+		{Kind: BlockShuffle, In: 64, Out: 16, NBlocks: 4},
+		{Kind: BlockShuffle, In: 24, Out: 24, NBlocks: 3},
+	} {
+		mo := Spec{Kind: Monarch, In: bs.In, Out: bs.Out, Rank: min(bs.In, bs.Out), NBlocks: bs.NBlocks}
+		if fmt.Sprint(bs.Weights()) != fmt.Sprint(mo.Weights()) {
+			t.Fatalf("%s weights %v, %s weights %v", bs, bs.Weights(), mo, mo.Weights())
+		}
+		rng := rand.New(rand.NewPCG(3, 4))
+		w := HostWeights{WeightB1: Normal(rng, bs.Weights()[0].Size(), 1), WeightB2: Normal(rng, bs.Weights()[1].Size(), 1)}
+		a, err := bs.Merge(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := mo.Merge(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := maxAbsDiff(a, b); d != 0 {
+			t.Errorf("%s and %s differ by %g", bs, mo, d)
+		}
+	}
+}
+
+// TestBTTRankOneIsMonarchReordered: a rank-1 BTT of a square map n = m0·m1 (m0 = m1) with cores C1, C2
+// is the Monarch map with B1 = C1 and B2 = C2, outputs reordered: y_btt[j0·n1+j1] = y_monarch[j1·B+j0].
+// Monarch's merge is checked against the four-step reference above, so this checks BTT's independently.
+func TestBTTRankOneIsMonarchReordered(t *testing.T) {
+	for _, n := range []int{16, 36} {
+		bt := Spec{Kind: BTT, In: n, Out: n, Rank: 1}
+		m0, m1, n0, n1 := bt.bttDims()
+		mo := Spec{Kind: Monarch, In: n, Out: n, Rank: n, NBlocks: m1}
+		if m0 != m1 || n0 != m1 || n1 != m1 {
+			t.Fatalf("%s: dims %d %d %d %d", bt, m0, m1, n0, n1)
+		}
+		rng := rand.New(rand.NewPCG(7, 8))
+		c1, c2 := Normal(rng, n*m1, 1), Normal(rng, n*m1, 1)
+		wb, err := bt.Merge(HostWeights{WeightC1: c1, WeightC2: c2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wm, err := mo.Merge(HostWeights{WeightB1: c1, WeightB2: c2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j0 := range n0 {
+			for j1 := range n1 {
+				for i := range n {
+					if a, b := wb[(j0*n1+j1)*n+i], wm[(j1*m1+j0)*n+i]; math.Abs(float64(a-b)) > 1e-5 {
+						t.Fatalf("n=%d: BTT row %d col %d = %g, Monarch row %d = %g", n, j0*n1+j1, i, a, j1*m1+j0, b)
+					}
+				}
+			}
 		}
 	}
 }

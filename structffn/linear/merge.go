@@ -6,8 +6,9 @@ import "fmt"
 //
 //   - LowRank: W = U·V.
 //   - BlockDense: W = U·blockdiag(Bd).
-//   - BlockShuffle: W = P_out·blockdiag(B2)·P_mid·blockdiag(B1), both permutations included
-//     (the reference code's merge leaves them out; this one is exact).
+//   - BlockShuffle and Monarch: W = P_out·blockdiag(B2)·P_mid·blockdiag(B1), both permutations
+//     included (the reference code's merge leaves them out; this one is exact).
+//   - BTT: W[j0·n1+j1, i1·m0+i0] = Σ_a C2[j0, j1, i1·R+a]·C1[i1, j0·R+a, i0].
 //
 // Sums are accumulated in float64. The bias is not part of W.
 func (s Spec) Merge(w HostWeights) ([]float32, error) {
@@ -24,8 +25,10 @@ func (s Spec) Merge(w HostWeights) ([]float32, error) {
 	case BlockDense:
 		bd := blockDiag(w[WeightBd], s.NBlocks, s.Rank/s.NBlocks, n/s.NBlocks) // [R, N]
 		matMul(out, w[WeightU], bd, m, s.Rank, n)
-	case BlockShuffle:
+	case BlockShuffle, Monarch:
 		mergeBlockShuffle(out, s, w[WeightB1], w[WeightB2])
+	case BTT:
+		mergeBTT(out, s, w[WeightC1], w[WeightC2])
 	}
 	return out, nil
 }
@@ -71,6 +74,32 @@ func mergeBlockShuffle(out []float32, s Spec, b1, b2 []float32) {
 				row := (mm*l + a) * n
 				for pp := range p {
 					acc[row+i*p+pp] += w2 * float64(b1[(i*q+jq)*p+pp])
+				}
+			}
+		}
+	}
+	for i, v := range acc {
+		out[i] = float32(v)
+	}
+}
+
+// mergeBTT writes W [M, N] of a BTT into out: input i1·m0+i0 reaches h[i1, j0·R+a] through
+// C1[i1, j0·R+a, i0]; the transpose puts it at row i1·R+a of second-stage batch j0, which feeds output
+// j0·n1+j1 through C2[j0, j1, i1·R+a].
+func mergeBTT(out []float32, s Spec, c1, c2 []float32) {
+	m0, m1, n0, n1 := s.bttDims()
+	r := s.Rank
+	acc := make([]float64, len(out))
+	for j0 := range n0 {
+		for j1 := range n1 {
+			row := (j0*n1 + j1) * s.In
+			for i1 := range m1 {
+				for a := range r {
+					w2 := float64(c2[(j0*n1+j1)*r*m1+i1*r+a])
+					w1 := c1[(i1*r*n0+j0*r+a)*m0:][:m0]
+					for i0, v := range w1 {
+						acc[row+i1*m0+i0] += w2 * float64(v)
+					}
 				}
 			}
 		}

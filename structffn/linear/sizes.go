@@ -48,6 +48,13 @@ func FFNFraction(kind Kind, d, f, rank, nblocks int) float64 {
 //   - BlockDense: B = 2 and R = 2·fraction·d·f/((d+f)(1+1/B)) when that is a whole multiple of B
 //     (2d/3 and d/3 at f = 4d); otherwise B = 4 and R rounded down to a multiple of d/8, which gives
 //     the paper's m and xl choices (768/384 at d = 1024, 1536/768 at d = 2048).
+//   - Monarch (not in the paper): B the divisor of d and f nearest √d (Monarch's √n blocks of √n),
+//     and the inner width R = fraction·B·d·f/(d+f) rounded to a multiple of B: at f = 4d, R = B·d/4
+//     at 32% and B·d/2 at 63% (d = 64: B = 8, R = 128 and 256). Where that R would exceed f, R = f
+//     and B = (d+f)/(d·fraction) instead (d = 384 at 63%: R = 1536, B = 8). BlockShuffle's maps are
+//     Monarch's with R = d (B = 4 at 32%, B = 2 at 63%).
+//   - BTT (not in the paper): the rank R nearest to fraction·2df over the parameters per unit of
+//     rank of fc1 and fc2 (at least 1), so the fraction is met as closely as a whole rank allows.
 //   - Dense: fraction must be 1; rank and nblocks are 0.
 //
 // The result is validated for both matrices; an unreachable fraction is an error naming the reason.
@@ -88,6 +95,17 @@ func SizeFor(kind Kind, d, f int, fraction float64) (rank, nblocks int, err erro
 			}
 			rank = int(math.Floor(exactRank(nblocks)/float64(granule)+eps)) * granule
 		}
+	case Monarch:
+		nblocks = sqrtDivisor(d, f)
+		exact := fraction * float64(nblocks) * float64(d) * float64(f) / float64(d+f)
+		rank = max(1, int(math.Round(exact/float64(nblocks)))) * nblocks
+		if rank > f {
+			rank, nblocks = f, max(1, int(math.Round(float64(d+f)/(float64(d)*fraction))))
+		}
+	case BTT:
+		fc1, fc2 := FFNSpecs(kind, d, f, 1, 0)
+		perRank := fc1.Params() + fc2.Params()
+		rank = max(1, int(math.Round(fraction*float64(2*d*f)/float64(perRank))))
 	default:
 		return 0, 0, fmt.Errorf("unknown structure %d", int(kind))
 	}
@@ -99,4 +117,15 @@ func SizeFor(kind Kind, d, f int, fraction float64) (rank, nblocks int, err erro
 		return 0, 0, fmt.Errorf("fraction %g of a %d→%d FFN: %w", fraction, d, f, err)
 	}
 	return rank, nblocks, nil
+}
+
+// sqrtDivisor is the common divisor of d and f nearest √d (the smaller of two equally near).
+func sqrtDivisor(d, f int) int {
+	best, root := 1, math.Sqrt(float64(d))
+	for b := 1; b <= d; b++ {
+		if d%b == 0 && f%b == 0 && math.Abs(float64(b)-root) < math.Abs(float64(best)-root) {
+			best = b
+		}
+	}
+	return best
 }

@@ -1,5 +1,6 @@
 // Package linear implements the structured linear maps of the paper (docs/METHOD.md §1): Dense, LowRank,
-// BlockDense and BlockShuffle. Each is a linear map y = W x from In (N) to Out (M) features with a
+// BlockDense and BlockShuffle; and two of its related work's: Monarch (Dao et al. 2022, with a free
+// inner width) and Block Tensor-Train (BTT, Qiu et al. 2024). Each is a linear map y = W x from In (N) to Out (M) features with a
 // cheaper parameterisation of W. For every structure the package offers
 //
 //   - Spec: the shape, its validation, parameter count and FLOPs per token;
@@ -28,12 +29,24 @@ const (
 	BlockDense
 	// BlockShuffle is the two-factor Monarch-like map P_out·bd(B2)·P_mid·bd(B1).
 	BlockShuffle
+	// Monarch is P_out·bd(B2)·P_mid·bd(B1) with B blocks in each factor and an inner width R (a
+	// multiple of B) between them: B1 (B, R/B, N/B), B2 (B, M/B, R/B). BlockShuffle is Monarch with
+	// R = min(N, M), the reference code's (and HazyResearch's MonarchLinear's) choice.
+	Monarch
+	// BTT is the two-core Block Tensor-Train of rank R: N = m0·m1, M = n0·n1 (each split as evenly as
+	// its divisors allow, smaller factor first), cores C1 (m1, R·n0, m0) and C2 (n0, n1, R·m1) applied
+	// as two batched matrix products with a transpose between. Rank 1 is Monarch-like (BlockShuffle
+	// up to the order of the outputs).
+	BTT
 )
 
-var kindNames = []string{"dense", "lowrank", "blockdense", "blockshuffle"}
+var kindNames = []string{"dense", "lowrank", "blockdense", "blockshuffle", "monarch", "btt"}
 
 // Kinds lists every structure, dense first.
-var Kinds = []Kind{Dense, LowRank, BlockDense, BlockShuffle}
+var Kinds = []Kind{Dense, LowRank, BlockDense, BlockShuffle, Monarch, BTT}
+
+// PaperKinds are the paper's three structures (the ones its tables and this project's studies use).
+var PaperKinds = []Kind{LowRank, BlockDense, BlockShuffle}
 
 // String returns the lower-case name used on the command line and in JSON.
 func (k Kind) String() string {
@@ -59,6 +72,9 @@ func (k *Kind) UnmarshalText(b []byte) error {
 // ParseKind parses a structure name (case-insensitive; "low_rank", "block-dense" and the like are accepted).
 func ParseKind(s string) (Kind, error) {
 	norm := strings.NewReplacer("_", "", "-", "", " ", "").Replace(strings.ToLower(s))
+	if norm == "blocktensortrain" {
+		return BTT, nil
+	}
 	for i, name := range kindNames {
 		if norm == name {
 			return Kind(i), nil
@@ -72,8 +88,8 @@ type Spec struct {
 	Kind    Kind `json:"structure"`
 	In      int  `json:"in"`                // N, input features.
 	Out     int  `json:"out"`               // M, output features.
-	Rank    int  `json:"rank,omitempty"`    // R: LowRank and BlockDense.
-	NBlocks int  `json:"nblocks,omitempty"` // B: BlockDense and BlockShuffle.
+	Rank    int  `json:"rank,omitempty"`    // R: LowRank, BlockDense and Monarch (the width between the factors), BTT (its rank).
+	NBlocks int  `json:"nblocks,omitempty"` // B: BlockDense, BlockShuffle and Monarch.
 	Bias    bool `json:"bias"`              // A length-M bias added after the structured product.
 }
 
@@ -86,6 +102,11 @@ func (s Spec) String() string {
 		return fmt.Sprintf("blockdense(%d→%d, R=%d, B=%d)", s.In, s.Out, s.Rank, s.NBlocks)
 	case BlockShuffle:
 		return fmt.Sprintf("blockshuffle(%d→%d, B=%d)", s.In, s.Out, s.NBlocks)
+	case Monarch:
+		return fmt.Sprintf("monarch(%d→%d, R=%d, B=%d)", s.In, s.Out, s.Rank, s.NBlocks)
+	case BTT:
+		m0, m1, n0, n1 := s.bttDims()
+		return fmt.Sprintf("btt(%d×%d→%d×%d, R=%d)", m0, m1, n0, n1, s.Rank)
 	default:
 		return fmt.Sprintf("dense(%d→%d)", s.In, s.Out)
 	}
@@ -124,10 +145,43 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("%s: nblocks must divide both in and out (in %% B = %d, out %% B = %d)",
 				s, s.In%s.NBlocks, s.Out%s.NBlocks)
 		}
+	case Monarch:
+		if s.NBlocks <= 0 || s.Rank <= 0 {
+			return fmt.Errorf("%s: rank (the width between the factors) and nblocks must be positive (got R=%d, B=%d)", s, s.Rank, s.NBlocks)
+		}
+		if s.In%s.NBlocks != 0 || s.Out%s.NBlocks != 0 || s.Rank%s.NBlocks != 0 {
+			return fmt.Errorf("%s: nblocks must divide in, out and rank (in %% B = %d, out %% B = %d, R %% B = %d)",
+				s, s.In%s.NBlocks, s.Out%s.NBlocks, s.Rank%s.NBlocks)
+		}
+	case BTT:
+		if s.Rank <= 0 || s.Rank > min(s.In, s.Out) {
+			return fmt.Errorf("%s: rank must satisfy 0 < R <= min(in, out) = %d (got R=%d)", s, min(s.In, s.Out), s.Rank)
+		}
+		if s.NBlocks != 0 {
+			return fmt.Errorf("%s: btt takes a rank and no nblocks (its cores' sizes follow from in and out; got B=%d)", s, s.NBlocks)
+		}
 	default:
 		return fmt.Errorf("unknown structure %d", int(s.Kind))
 	}
 	return nil
+}
+
+// bttDims splits In = m0·m1 and Out = n0·n1, each as evenly as its divisors allow with the smaller
+// factor first (m0 <= m1, n0 <= n1).
+func (s Spec) bttDims() (m0, m1, n0, n1 int) {
+	m0, n0 = evenDivisor(s.In), evenDivisor(s.Out)
+	return m0, s.In / m0, n0, s.Out / n0
+}
+
+// evenDivisor is the largest divisor of n not above √n (1 for primes and n < 4).
+func evenDivisor(n int) int {
+	best := 1
+	for d := 1; d*d <= n; d++ {
+		if n%d == 0 {
+			best = d
+		}
+	}
+	return best
 }
 
 // Weight names one weight tensor of a structure and gives its shape.
@@ -152,13 +206,18 @@ const (
 	WeightU     = "u"       // LowRank and BlockDense: U [M, R].
 	WeightBd    = "blocks"  // BlockDense: Bd [B, R/B, N/B].
 	WeightB1    = "b1"      // BlockShuffle: first block-diagonal factor [B, q, N/B].
-	WeightB2    = "b2"      // BlockShuffle: second block-diagonal factor [B, M/B, q].
+	WeightB2    = "b2"      // BlockShuffle: second block-diagonal factor [B, M/B, q]; Monarch's B1 and B2 as well.
+	WeightC1    = "core1"   // BTT: first core [m1, R·n0, m0].
+	WeightC2    = "core2"   // BTT: second core [n0, n1, R·m1].
 	WeightBias  = "bias"    // Bias [M], when Spec.Bias.
 )
 
-// blockShuffleInner is q, the per-block width between the two BlockShuffle factors:
-// N/B when expanding (N < M), M/B otherwise (the reference code's choice).
+// blockShuffleInner is q, the per-block width between the two factors: for BlockShuffle N/B when
+// expanding (N < M), M/B otherwise (the reference code's choice); for Monarch R/B.
 func (s Spec) blockShuffleInner() int {
+	if s.Kind == Monarch {
+		return s.Rank / s.NBlocks
+	}
 	if s.In < s.Out {
 		return s.In / s.NBlocks
 	}
@@ -174,9 +233,12 @@ func (s Spec) Weights() []Weight {
 		return []Weight{{WeightV, []int{r, n}}, {WeightU, []int{m, r}}}
 	case BlockDense:
 		return []Weight{{WeightBd, []int{b, r / b, n / b}}, {WeightU, []int{m, r}}}
-	case BlockShuffle:
+	case BlockShuffle, Monarch:
 		q := s.blockShuffleInner()
 		return []Weight{{WeightB1, []int{b, q, n / b}}, {WeightB2, []int{b, m / b, q}}}
+	case BTT:
+		m0, m1, n0, n1 := s.bttDims()
+		return []Weight{{WeightC1, []int{m1, r * n0, m0}}, {WeightC2, []int{n0, n1, r * m1}}}
 	default:
 		return []Weight{{WeightDense, []int{m, n}}}
 	}
