@@ -139,10 +139,10 @@ func Apply(spec Spec, w map[string]*Node, x *Node) *Node {
 	case BTT:
 		m0, m1, n0, n1 := spec.bttDims()
 		r := spec.Rank
-		xb := Reshape(flat, tokens, m1, m0)                              // [T, m1, m0]: input i1·m0 + i0
-		h := Einsum("tim,ikm->tik", xb, get(WeightC1))                   // [T, m1, R·n0]: batched over i1
-		h = Reshape(h, tokens, m1, n0, r)                                // [T, i1, j0, a]
-		c2 := Reshape(get(WeightC2), n0, n1, m1, r)                      // [j0, j1, i1, a]
+		xb := Reshape(flat, tokens, m1, m0)                            // [T, m1, m0]: input i1·m0 + i0
+		h := Einsum("tim,ikm->tik", xb, get(WeightC1))                 // [T, m1, R·n0]: batched over i1
+		h = Reshape(h, tokens, m1, n0, r)                              // [T, i1, j0, a]
+		c2 := Reshape(get(WeightC2), n0, n1, m1, r)                    // [j0, j1, i1, a]
 		y = Reshape(Einsum("tija,jnia->tjn", h, c2), tokens, spec.Out) // [T, n0, n1] -> [T, M]: output j0·n1 + j1
 	default:
 		panic(fmt.Errorf("unknown structure %d", int(spec.Kind)))
