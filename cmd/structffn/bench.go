@@ -49,7 +49,7 @@ func runBench(args []string) error {
 func runBenchFFN(args []string) error {
 	fs := newFlagSet("bench ffn", "[-backend NAME] [-widths LIST] [-tokens LIST] [-structures LIST] [-fractions LIST] [-passes LIST] [-dtype T] [-json]")
 	backendName := fs.String("backend", "", backendHelp)
-	structures := fs.String("structures", "dense,lowrank,blockdense,blockshuffle", "FFN structures, comma-separated")
+	structures := fs.String("structures", "dense,lowrank,blockdense,blockshuffle,monarch,btt", "FFN structures, comma-separated")
 	fractions := fs.String("fractions", "0.625,0.3125", "parameter fractions of the structured FFNs (the paper's 63% and 32%)")
 	widths := fs.String("widths", "", "model widths d (FFN 4d); default 256,512,1024 on go, 256,512,1024,2048,4096 on XLA")
 	tokens := fs.String("tokens", "", "tokens in flight; default 16,256,1024 on go, 16,256,1024,4096,8192 on XLA")

@@ -44,7 +44,7 @@ func runFLOPs(args []string) error {
 	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
 	sgt := fs.Bool("sgt", false, "instead: what self-guided training costs each structured model (its guides' FLOPs share, p, and each mode's FLOPs over the plain run's, expected and computed)")
 	preset := fs.String("preset", "", "one preset instead of the paper's table (e.g. tiny, mini, s, m-wide)")
-	structure := fs.String("structure", "", "with -preset: one structure (dense, lowrank, blockdense, blockshuffle); default all")
+	structure := fs.String("structure", "", "with -preset: one structure (dense, lowrank, blockdense, blockshuffle, monarch, btt); default all")
 	fraction := fs.Float64("fraction", 0, "with -preset: FFN parameter fraction of the structured blocks; default the paper's 0.625 and 0.3125")
 	tokens := fs.Int64("tokens", 0, "with -preset: training tokens (default the preset's budget)")
 	if err := parseFlags(fs, args); err != nil {
@@ -190,7 +190,7 @@ func printSGTCost(preset, structure string, fraction float64, tokens int64, asJS
 	if fraction == 0 {
 		fraction = linear.Fraction32
 	}
-	kinds := []linear.Kind{linear.LowRank, linear.BlockDense, linear.BlockShuffle}
+	kinds := linear.PaperKinds
 	if structure != "" {
 		k, err := linear.ParseKind(structure)
 		if err != nil {

@@ -60,7 +60,7 @@ func TestFLOPsBadInput(t *testing.T) {
 		wantErr string
 	}{
 		{[]string{"-preset", "huge"}, "allowed values are"},
-		{[]string{"-preset", "tiny", "-structure", "monarch"}, "allowed values are dense, lowrank"},
+		{[]string{"-preset", "tiny", "-structure", "kronecker"}, "allowed values are dense, lowrank"},
 		{[]string{"-preset", "tiny", "-structure", "blockshuffle", "-fraction", "0.5"}, "not a whole number"},
 		{[]string{"-structure", "lowrank"}, "need -preset"},
 		{[]string{"-json", "extra"}, "unexpected argument"},

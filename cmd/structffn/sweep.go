@@ -25,7 +25,7 @@ func runSweep(args []string) error {
 	fs := newFlagSet("sweep", "[-out DIR] [-sizes LIST] [-structures LIST] [-fractions LIST] [-sgt LIST] [-seeds LIST] [-tokens_per_param LIST [-equal_flops] | -flops LIST] [-set BASE] [-shard i/n] [-dry-run] [-backend NAME]")
 	out := fs.String("out", "runs/sweep", "sweep directory: one run directory per run, and results.jsonl")
 	sizes := fs.String("sizes", "2x64,2x128,4x128,4x192", "model sizes: presets (tiny, mini, small, ...) or LxD (L layers of width D, heads of 32, FFN 4D, tiny's vocabulary and context)")
-	structures := fs.String("structures", "dense,lowrank,blockdense,blockshuffle", "FFN structures")
+	structures := fs.String("structures", "dense,lowrank,blockdense,blockshuffle", "FFN structures (also monarch, btt)")
 	fractions := fs.String("fractions", "0.625,0.3125", "FFN parameter fractions of the structured runs")
 	sgts := fs.String("sgt", "off", "self-guided training settings to cross with the structured runs: off, steps, flops (e.g. off,flops)")
 	seeds := fs.String("seeds", "0", "seeds")

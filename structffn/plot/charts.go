@@ -138,7 +138,7 @@ func StructureTable(d, f int, fractions ...float64) (string, error) {
 	rows := [][]string{{"dense", "100%", "-", "-", shapes(linear.Spec{Kind: linear.Dense, In: d, Out: f}),
 		model.ParamCount(int64(2 * d * f)), "100%"}}
 	for _, frac := range fractions {
-		for _, kind := range []linear.Kind{linear.LowRank, linear.BlockDense, linear.BlockShuffle} {
+		for _, kind := range linear.Kinds[1:] {
 			rank, nblocks, err := linear.SizeFor(kind, d, f, frac)
 			if err != nil {
 				return "", err

@@ -90,7 +90,7 @@ var unbounded = math.Inf(1)
 var defaults = map[string]setting{
 	// Model.
 	ParamPreset:    text("tiny"),                             // Model preset (tiny, mini, small, s, m, l, xl, m-wide, l-wide).
-	ParamStructure: text("lowrank"),                          // FFN structure: dense, lowrank, blockdense, blockshuffle.
+	ParamStructure: text("lowrank"),                          // FFN structure: dense, lowrank, blockdense, blockshuffle (the paper's), monarch, btt.
 	ParamFraction:  num(linear.Fraction32, 1e-6, 1),          // FFN parameter fraction of structured blocks (0.625 = "63%", 0.3125 = "32%").
 	ParamRank:      numOr0(0, 1, unbounded, "from fraction"), // Explicit rank R (0: from fraction).
 	ParamNBlocks:   numOr0(0, 1, unbounded, "from fraction"), // Explicit number of blocks B (0: from fraction).
@@ -255,8 +255,8 @@ func ModelConfig(ctx *context.Context) (model.Config, error) {
 		return cfg, err
 	}
 	rank, nblocks := Param[int](ctx, ParamRank), Param[int](ctx, ParamNBlocks)
-	if kind == linear.BlockDense && (rank > 0) != (nblocks > 0) {
-		return cfg, fmt.Errorf("-set rank=%d;nblocks=%d: blockdense takes both a rank and a number of blocks, or neither (sized from fraction)", rank, nblocks)
+	if (kind == linear.BlockDense || kind == linear.Monarch) && (rank > 0) != (nblocks > 0) {
+		return cfg, fmt.Errorf("-set rank=%d;nblocks=%d: %s takes both a rank and a number of blocks, or neither (sized from fraction)", rank, nblocks, kind)
 	}
 	if rank > 0 || nblocks > 0 {
 		cfg.Structure, cfg.Rank, cfg.NBlocks = kind, rank, nblocks

@@ -242,6 +242,10 @@ func cfgStructure(cfg model.Config) string {
 		return fmt.Sprintf("blockdense R=%d B=%d", cfg.Rank, cfg.NBlocks)
 	case "blockshuffle":
 		return fmt.Sprintf("blockshuffle B=%d", cfg.NBlocks)
+	case "monarch":
+		return fmt.Sprintf("monarch R=%d B=%d", cfg.Rank, cfg.NBlocks)
+	case "btt":
+		return fmt.Sprintf("btt R=%d", cfg.Rank)
 	}
 	return "dense"
 }

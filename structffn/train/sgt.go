@@ -60,7 +60,7 @@ func NewSGT(ctx *context.Context, cfg model.Config, n int64) (SGT, error) {
 		return s, nil
 	}
 	if cfg.Structure == linear.Dense {
-		return s, fmt.Errorf("sgt=%s needs a structured FFN to guide: -set structure=lowrank (or blockdense, blockshuffle)", s.Mode)
+		return s, fmt.Errorf("sgt=%s needs a structured FFN to guide: -set structure=lowrank (or blockdense, blockshuffle, monarch, btt)", s.Mode)
 	}
 	switch s.Mode {
 	case guide.FixedSteps:

@@ -85,11 +85,14 @@ func TestModelConfigErrors(t *testing.T) {
 		wantErr  string
 	}{
 		{"preset=huge", "allowed values are"},
-		{"structure=monarch", "allowed values are dense, lowrank"},
+		{"structure=kronecker", "allowed values are dense, lowrank"},
 		{"structure=blockshuffle;fraction=0.5", "not a whole number"},
 		{"structure=lowrank;rank=1000", "0 < R <= min"},
 		{"layers=-1", "-set layers=-1: allowed an integer from 1 up, or 0 (the preset's)"},
 		{"kv_heads=3", "multiple of kv_heads"},
+		{"structure=monarch;nblocks=4", "monarch takes both a rank and a number of blocks, or neither"},
+		{"structure=monarch;rank=64;nblocks=3", "nblocks must divide in, out and rank"},
+		{"structure=btt;rank=2;nblocks=2", "btt takes a rank and no nblocks"},
 	}
 	for _, tc := range tests {
 		ctx := DefaultContext()
