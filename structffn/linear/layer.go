@@ -48,7 +48,7 @@ func checkShape(ctx *context.Context, v *context.Variable, shape []int) {
 }
 
 // Variables returns the nodes of the structure's weights (and bias) in ctx's current scope, creating
-// them with Spec.Init on first use. A scope holding only some of the weights is an error (a checkpoint
+// them with Spec.Init on first use (Spec.InitCBS when ctx's ParamScaling is ScalingCBS). A scope holding only some of the weights is an error (a checkpoint
 // from another structure).
 func Variables(ctx *context.Context, g *Graph, spec Spec) map[string]*Node {
 	weights := spec.Weights()
@@ -69,7 +69,12 @@ func Variables(ctx *context.Context, g *Graph, spec Spec) map[string]*Node {
 			ctx.Scope(), found, missing, spec))
 	}
 	if len(missing) > 0 {
-		init := spec.Init(RNG(ctx), InitStd)
+		var init HostWeights
+		if context.GetParamOr(ctx, ParamScaling, ScalingOff) == ScalingCBS {
+			init = spec.InitCBS(RNG(ctx), InitStd)
+		} else {
+			init = spec.Init(RNG(ctx), InitStd)
+		}
 		for _, w := range weights {
 			ctx.VariableWithValue(w.Name, tensors.FromFlatDataAndDimensions(init[w.Name], w.Shape...))
 		}

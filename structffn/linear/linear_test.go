@@ -674,3 +674,39 @@ func TestBTTRankOneIsMonarchReordered(t *testing.T) {
 		}
 	}
 }
+
+func TestCBSScaling(t *testing.T) {
+	for _, tc := range []struct {
+		s    Spec
+		want map[string]float64 // learning-rate multipliers, In/(n·fanIn)
+	}{
+		{Spec{Kind: Dense, In: 768, Out: 3072}, nil},
+		{Spec{Kind: LowRank, In: 768, Out: 3072, Rank: 192}, map[string]float64{WeightV: 0.5, WeightU: 2}},
+		{Spec{Kind: BlockDense, In: 768, Out: 3072, Rank: 256, NBlocks: 2}, map[string]float64{WeightBd: 1, WeightU: 1.5}},
+		{Spec{Kind: BlockShuffle, In: 768, Out: 3072, NBlocks: 4}, map[string]float64{WeightB1: 2, WeightB2: 2}},
+		{Spec{Kind: Monarch, In: 768, Out: 3072, Rank: 1536, NBlocks: 8}, map[string]float64{WeightB1: 4, WeightB2: 2}},
+		{Spec{Kind: BTT, In: 768, Out: 3072, Rank: 6}, map[string]float64{WeightC1: 16, WeightC2: 2}},
+	} {
+		if got := tc.s.LRMultipliers(); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: multipliers %v, want %v", tc.s, got, tc.want)
+		}
+		w := tc.s.InitCBS(rand.New(rand.NewPCG(1, 1)), InitStd)
+		for _, wt := range tc.s.Weights() {
+			in, out := fans(wt)
+			want := math.Min(1, math.Sqrt(float64(out)/float64(in))) / math.Sqrt(float64(in))
+			if tc.s.Kind == Dense {
+				want = InitStd
+			}
+			var ss float64
+			for _, v := range w[wt.Name] {
+				ss += float64(v) * float64(v)
+			}
+			if got := math.Sqrt(ss / float64(wt.Size())); math.Abs(got/want-1) > 0.02 {
+				t.Errorf("%s %s: std %.4g, want %.4g", tc.s, wt.Name, got, want)
+			}
+		}
+	}
+	if err := CheckScaling("mup"); err == nil || !strings.Contains(err.Error(), "allowed values are off") {
+		t.Errorf("CheckScaling(mup) = %v", err)
+	}
+}

@@ -32,6 +32,7 @@ const (
 	ParamFraction  = "fraction"
 	ParamRank      = "rank"
 	ParamNBlocks   = "nblocks"
+	ParamScaling   = linear.ParamScaling // "lr_scaling", read by linear.Variables
 	ParamLayers    = "layers"
 	ParamDModel    = "d_model"
 	ParamHeads     = "heads"
@@ -94,6 +95,7 @@ var defaults = map[string]setting{
 	ParamFraction:  num(linear.Fraction32, 1e-6, 1),          // FFN parameter fraction of structured blocks (0.625 = "63%", 0.3125 = "32%").
 	ParamRank:      numOr0(0, 1, unbounded, "from fraction"), // Explicit rank R (0: from fraction).
 	ParamNBlocks:   numOr0(0, 1, unbounded, "from fraction"), // Explicit number of blocks B (0: from fraction).
+	ParamScaling:   text(linear.ScalingOff),                  // off: the paper's init and one learning rate; cbs: Compute Better Spent's structure-aware init and per-factor learning rates (structured FFN weights only).
 	ParamLayers:    numOr0(0, 1, unbounded, "the preset's"),  // Override the preset's layers.
 	ParamDModel:    numOr0(0, 1, unbounded, "the preset's"),  // Override d_model.
 	ParamHeads:     numOr0(0, 1, unbounded, "the preset's"),  // Override query heads.
@@ -252,6 +254,9 @@ func ModelConfig(ctx *context.Context) (model.Config, error) {
 	}
 	kind, err := linear.ParseKind(Param[string](ctx, ParamStructure))
 	if err != nil {
+		return cfg, err
+	}
+	if err := linear.CheckScaling(Param[string](ctx, ParamScaling)); err != nil {
 		return cfg, err
 	}
 	rank, nblocks := Param[int](ctx, ParamRank), Param[int](ctx, ParamNBlocks)

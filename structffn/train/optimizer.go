@@ -22,11 +22,15 @@ import (
 // false keeps its value and both moments bit for bit, and its own update count, which its bias
 // correction uses instead of the global step, does not advance: PyTorch's AdamW on a parameter that
 // got no gradient (self-guided training's skipped guides, docs/METHOD.md §3).
+//
+// LRMultiplier, when set, scales the learning rate of each variable (both the Adam step and the
+// decoupled weight decay, as a PyTorch parameter group's lr does); 1 where it returns 1.
 type AdamW struct {
 	Schedule          Schedule
 	Beta1, Beta2, Eps float64
 	WeightDecay, Clip float64
 	UpdateMask        func(ctx *context.Context, v *context.Variable, g *Graph) *Node
+	LRMultiplier      func(v *context.Variable) float64
 }
 
 // NewAdamW builds the optimizer from ctx's hyperparameters for totalSteps optimizer steps at peak
@@ -106,7 +110,13 @@ func (o *AdamW) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, _ 
 		if o.UpdateMask != nil {
 			mask = o.UpdateMask(ctx, v, g)
 		}
-		o.apply(ctx, g, v, grads[i], lr, adamStep, mask)
+		vlr := lr
+		if o.LRMultiplier != nil {
+			if m := o.LRMultiplier(v); m != 1 {
+				vlr = MulScalar(lr, m)
+			}
+		}
+		o.apply(ctx, g, v, grads[i], vlr, adamStep, mask)
 	}
 }
 

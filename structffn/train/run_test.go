@@ -27,6 +27,7 @@ import (
 	"github.com/structffn/structffn/internal/testcorpus"
 	"github.com/structffn/structffn/structffn/data"
 	"github.com/structffn/structffn/structffn/guide"
+	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
 )
 
@@ -797,5 +798,64 @@ func TestSavesAreAtomic(t *testing.T) {
 	got := readRecords(t, dir)
 	if len(got) != 16 || got[15].TrainLoss != want[15].TrainLoss {
 		t.Errorf("%d records ending at %.7f, want 16 ending at %.7f", len(got), got[len(got)-1].TrainLoss, want[15].TrainLoss)
+	}
+}
+
+// TestCBSScaling: lr_scaling=cbs leaves a dense model's run unchanged, gives every structured FFN
+// weight (and nothing else) its multiplier, starts those weights at Compute Better Spent's scale, and
+// trains.
+func TestCBSScaling(t *testing.T) {
+	corpus := testCorpus(t)
+	base := smallSettings(corpus, "train_steps=6;eval_every=0")
+	_, off, err := runOnce(t, t.TempDir(), base+";structure=dense")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cbs, err := runOnce(t, t.TempDir(), base+";structure=dense;lr_scaling=cbs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range off {
+		if off[i].TrainLoss != cbs[i].TrainLoss {
+			t.Fatalf("dense step %d: loss %.7f with lr_scaling=cbs, %.7f without", i+1, cbs[i].TrainLoss, off[i].TrainLoss)
+		}
+	}
+	for _, kind := range []string{"lowrank", "monarch", "btt"} {
+		t.Run(kind, func(t *testing.T) {
+			ctx, ctxDir := DefaultContext(), t.TempDir()
+			settings := base + ";structure=" + kind + ";lr_scaling=cbs"
+			if _, err := Run(stdctx.Background(), ctx, Options{OutDir: ctxDir, Backend: goBackend(t), BackendName: "go", Settings: settings, Log: io.Discard}); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := ModelConfig(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mult := FFNLRMultipliers(cfg)
+			scaled := 0
+			for v := range ctx.IterVariables() {
+				m := mult(v)
+				structured := strings.Contains(v.Scope(), "/ffn/fc") && !strings.HasPrefix(v.Scope(), "/block_00") && v.Name() != linear.WeightBias &&
+					!strings.HasPrefix(v.Scope(), "/AdamOptimizer")
+				if structured != (m != 1) {
+					t.Errorf("%s/%s: multiplier %g", v.Scope(), v.Name(), m)
+				}
+				if m != 1 {
+					scaled++
+				}
+			}
+			if want := 2 * 2 * (cfg.Layers - 1); scaled != want {
+				t.Errorf("%d variables scaled, want %d (2 factors × fc1, fc2 × %d structured blocks)", scaled, want, cfg.Layers-1)
+			}
+			// The first step's loss is the initial model's: another initialisation gives another loss.
+			_, plain, err := runOnce(t, t.TempDir(), base+";structure="+kind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			withCBS := readRecords(t, ctxDir)
+			if len(withCBS) != 6 || withCBS[0].TrainLoss == plain[0].TrainLoss || !(withCBS[5].TrainLoss < withCBS[0].TrainLoss) {
+				t.Errorf("losses with cbs %v, without %v: want another first loss, and a loss that falls", withCBS, plain)
+			}
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/structffn/structffn/internal/errline"
 	"github.com/structffn/structffn/structffn/guide"
+	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
 )
 
@@ -78,6 +79,9 @@ func NewStepper(b backends.Backend, name string, ctx *context.Context, cfg model
 	}
 	if guides != nil {
 		opt.UpdateMask = guides.UpdateMask
+	}
+	if Param[string](ctx, ParamScaling) == linear.ScalingCBS {
+		opt.LRMultiplier = FFNLRMultipliers(cfg)
 	}
 	return &Stepper{Config: cfg, Dtype: dtype, Opt: opt, Guides: guides, GradAccum: accum, Parallel: parallel,
 		backend: b, ctx: ctx.Checked(false), execs: map[stepKind]*context.Exec{}, compile: map[stepKind]time.Duration{}}, nil
@@ -269,4 +273,25 @@ func (p *DataParallel) exec(e *context.Exec, inputs, labels *tensors.Tensor) ([]
 		}
 	}
 	return res, nil
+}
+
+// FFNLRMultipliers is, for lr_scaling=cbs, each variable's learning-rate multiplier: those of
+// linear.Spec.LRMultipliers for the structured FFN weights of cfg (scopes /block_NN/ffn/fc1 and fc2),
+// 1 for every other variable (a guide, a bias, attention, embeddings, LayerNorms).
+func FFNLRMultipliers(cfg model.Config) func(v *context.Variable) float64 {
+	byVar := map[string]float64{}
+	for layer := range cfg.Layers {
+		fc1, fc2 := cfg.FFNSpecs(layer)
+		for name, spec := range map[string]linear.Spec{"fc1": fc1, "fc2": fc2} {
+			for w, m := range spec.LRMultipliers() {
+				byVar[fmt.Sprintf("/block_%02d/ffn/%s/%s", layer, name, w)] = m
+			}
+		}
+	}
+	return func(v *context.Variable) float64 {
+		if m, ok := byVar[v.Scope()+context.ScopeSeparator+v.Name()]; ok {
+			return m
+		}
+		return 1
+	}
 }
