@@ -141,7 +141,7 @@ type Run struct {
 
 // structuredOnly are the settings that only a structured FFN has: a dense run drops these axes (one
 // dense run stands for all their values, as `structffn sweep` plans it).
-var structuredOnly = []string{train.ParamFraction, train.ParamRank, train.ParamNBlocks, train.ParamSGT}
+var structuredOnly = []string{train.ParamFraction, train.ParamRank, train.ParamNBlocks, train.ParamSGT, train.ParamScaling}
 
 // Runs plans the grid's runs into directories prefix-<name> (prefix alone for a grid of one run),
 // checking every run's settings before anything trains.

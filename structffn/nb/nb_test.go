@@ -69,6 +69,8 @@ func TestGridRuns(t *testing.T) {
 		{name: "one run", set: "structure=dense", wantNames: []string{""}},
 		{name: "dense drops the structured-only axes", grid: "structure=dense,lowrank;sgt=off,steps;seed=0,1",
 			wantNames: []string{"dense-seed0", "dense-seed1", "lowrank-sgtoff-seed0", "lowrank-sgtoff-seed1", "lowrank-sgtsteps-seed0", "lowrank-sgtsteps-seed1"}},
+		{name: "dense drops lr_scaling too", grid: "structure=dense,btt;lr_scaling=off,cbs",
+			wantNames: []string{"dense", "btt-lr_scalingoff", "btt-lr_scalingcbs"}},
 		{name: "single-valued axes are not in names", grid: "structure=lowrank;fraction=0.625,0.3125",
 			wantNames: []string{"fraction0.625", "fraction0.3125"}},
 		{name: "a bad value names its run", grid: "structure=lowrank,nosuch", wantErr: "run nosuch:"},
