@@ -305,8 +305,20 @@ func Spread(title, xTitle, yTitle string, logX bool, groups ...Group) Figure {
 // mean validation loss against tokens per dense parameter (log axis), with a bar of ±1 standard
 // deviation over its seeds.
 func BudgetLoss(size string, stats []scaling.BudgetStats) Figure {
-	f := Lines(fmt.Sprintf("%s: validation loss against tokens per parameter (mean ± 1 sd over seeds)", size),
-		"training tokens per dense parameter", "validation loss (nats/token)", true, false)
+	return budgetLoss(fmt.Sprintf("%s: validation loss against tokens per parameter (mean ± 1 sd over seeds)", size),
+		"training tokens per dense parameter", size, stats, func(st scaling.BudgetStats) float64 { return st.TokensPerParam })
+}
+
+// BudgetLossFLOPs is BudgetLoss against each family's mean training FLOPs (log axis): at one budget
+// the equal-FLOPs families sit above dense, the equal-tokens ones to its left.
+func BudgetLossFLOPs(size string, stats []scaling.BudgetStats) Figure {
+	return budgetLoss(fmt.Sprintf("%s: validation loss against training FLOPs (mean ± 1 sd over seeds)", size),
+		"training FLOPs", size, stats, func(st scaling.BudgetStats) float64 { return st.FLOPs })
+}
+
+// budgetLoss draws each family's mean loss of size against x, one line per family, with ±1 sd bars.
+func budgetLoss(title, xTitle, size string, stats []scaling.BudgetStats, x func(scaling.BudgetStats) float64) Figure {
+	f := Lines(title, xTitle, "validation loss (nats/token)", true, false)
 	byFamily := map[string]*Trace{}
 	var order []string
 	for _, st := range stats {
@@ -322,7 +334,7 @@ func BudgetLoss(size string, stats []scaling.BudgetStats) Figure {
 		if math.IsNaN(sd) {
 			sd = 0
 		}
-		t.X, t.Y, t.ErrorY.Array = append(t.X, st.TokensPerParam), append(t.Y, st.Mean), append(t.ErrorY.Array, sd)
+		t.X, t.Y, t.ErrorY.Array = append(t.X, x(st)), append(t.Y, st.Mean), append(t.ErrorY.Array, sd)
 	}
 	for _, fam := range order {
 		f.Data = append(f.Data, *byFamily[fam])

@@ -151,6 +151,10 @@ func TestBudgetCharts(t *testing.T) {
 	if len(f.Data) != 2 || f.Data[0].Name != "dense" || len(f.Data[0].X) != 2 || f.Data[1].ErrorY.Array[0] != 0 || f.Layout.XAxis.Type != "log" {
 		t.Errorf("loss chart %+v", f.Data)
 	}
+	stats[0].FLOPs, stats[2].FLOPs = 8.2e11, 2.1e12
+	if fl := BudgetLossFLOPs("4x64", stats); len(fl.Data) != 2 || fl.Data[0].X[1] != 2.1e12 || fl.Layout.XAxis.Title.Text != "training FLOPs" {
+		t.Errorf("loss against FLOPs chart %+v", fl.Data)
+	}
 	gaps := []scaling.BudgetGap{{Size: "4x64", TokensPerParam: 2, Family: "lowrank32", Mean: -0.08, Lo: -0.09, Hi: -0.06},
 		{Size: "4x64", TokensPerParam: 5, Family: "lowrank32", Mean: 0.01, Lo: -0.02, Hi: 0.05}}
 	g := BudgetGaps("4x64", "dense", gaps)
