@@ -19,7 +19,7 @@ import (
 // written there, flushed to disk, and then renamed into place, values file first and index last
 // (GoMLX lists a checkpoint by its index), after which the checkpoints directory itself is flushed. A
 // checkpoint in checkpoints/ is thus always whole; what a kill leaves behind sits in staging, which the
-// next start clears.
+// next start clears (a save cut short between its two renames is completed: skipOrphanValues).
 //
 // The handler loads what is in its own directory, so on start the newest checkpoint is hard-linked
 // (copied where links are not supported) into staging; GoMLX's sequence numbering then continues from
@@ -121,8 +121,13 @@ func pruneCheckpoints(dir string, keep int) error {
 	return syncDir(dir)
 }
 
-// skipOrphanValues moves values files without their index (a kill between a save's two renames, or a
-// save by a version of structffn that wrote in place) into dir/unreadable, one line each on log.
+// skipOrphanValues deals with values files of dir that have no index, each with one line on log:
+//
+//   - the index is still in staging (a kill between a save's two renames): the save is completed, the
+//     index renamed into place;
+//   - the file is older than dir's newest checkpoint (a kill while pruning, which removes the index
+//     first): the prune is completed, the file removed;
+//   - otherwise (not something a save or prune leaves): moved into dir/unreadable.
 func skipOrphanValues(dir string, log io.Writer) error {
 	values, err := filepath.Glob(filepath.Join(dir, "checkpoint-*"+checkpoints.BinDataSuffix))
 	if err != nil {
@@ -133,6 +138,29 @@ func skipOrphanValues(dir string, log io.Writer) error {
 		if _, err := os.Stat(base + checkpoints.JsonNameSuffix); !os.IsNotExist(err) {
 			continue
 		}
+		name := filepath.Base(base)
+		staged := filepath.Join(dir, stagingDir, name+checkpoints.JsonNameSuffix)
+		if _, err := os.Stat(staged); err == nil {
+			if err := syncFile(staged); err != nil {
+				return err
+			}
+			if err := os.Rename(staged, base+checkpoints.JsonNameSuffix); err != nil {
+				return err
+			}
+			fmt.Fprintf(log, "checkpoint %s: its save was cut short between its two renames; completed\n", name)
+			continue
+		}
+		bases, err := checkpointBases(dir)
+		if err != nil {
+			return err
+		}
+		if len(bases) > 0 && name < filepath.Base(bases[len(bases)-1]) {
+			if err := os.Remove(v); err != nil {
+				return err
+			}
+			fmt.Fprintf(log, "checkpoint %s: removing it (one of the oldest) was cut short; completed\n", name)
+			continue
+		}
 		to := filepath.Join(dir, unreadableDir)
 		if err := os.MkdirAll(to, 0o755); err != nil {
 			return err
@@ -140,9 +168,9 @@ func skipOrphanValues(dir string, log io.Writer) error {
 		if err := os.Rename(v, filepath.Join(to, filepath.Base(v))); err != nil {
 			return err
 		}
-		fmt.Fprintf(log, "checkpoint values file %s has no index (a save cut short); moved to %s\n", filepath.Base(v), to)
+		fmt.Fprintf(log, "checkpoint values file %s has no index; moved to %s\n", filepath.Base(v), to)
 	}
-	return nil
+	return syncDir(dir)
 }
 
 // linkOrCopy makes to hold from's contents: a hard link, or a copy (written to a temporary name and

@@ -781,19 +781,43 @@ func TestSavesAreAtomic(t *testing.T) {
 	if err := os.WriteFile(orphan, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A kill between a save's two renames: its values in place, its index still in staging (here a
+	// copy of the step-12 checkpoint under a newer sequence number); and one while pruning, which
+	// removes the index first: the values file of an old checkpoint alone.
+	split := "checkpoint-n0000099-20260101-000000-step-00000012"
+	if err := os.WriteFile(filepath.Join(ckpts, split+".bin"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	index, err := os.ReadFile(newest + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ckpts, stagingDir, split+".json"), index, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pruned := filepath.Join(ckpts, "checkpoint-n0000000-20260101-000000-step-00000002.bin")
+	if err := os.WriteFile(pruned, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var log bytes.Buffer
 	if _, err := Run(stdctx.Background(), DefaultContext(), Options{OutDir: dir, Backend: goBackend(t), BackendName: "go", Settings: settings, Log: &log}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "16 steps (4 to go)") || !strings.Contains(log.String(), "has no index") {
-		t.Errorf("log does not say the run resumed at step 12 and that the orphan values file was moved:\n%s", log.String())
+	for _, line := range []string{"16 steps (4 to go)", "has no index", split + ": its save was cut short between its two renames; completed",
+		"checkpoint-n0000000-20260101-000000-step-00000002: removing it (one of the oldest) was cut short; completed"} {
+		if !strings.Contains(log.String(), line) {
+			t.Errorf("log does not say %q:\n%s", line, log.String())
+		}
 	}
 	if _, err := os.Stat(filepath.Join(ckpts, unreadableDir, filepath.Base(orphan))); err != nil {
 		t.Errorf("the orphan values file was not kept aside: %v", err)
 	}
+	if _, err := os.Stat(pruned); !os.IsNotExist(err) {
+		t.Errorf("the half-pruned checkpoint's values file is still there: %v", err)
+	}
 	after := listed()
-	if len(after) != 3 || after[1] != before[2] || !strings.HasSuffix(after[2], "step-00000016") || after[2] <= before[2] {
-		t.Errorf("checkpoints after resuming to 16: %v, want the last two of %v and a newer one at step 16", after, before)
+	if len(after) != 3 || after[0] != before[2] || after[1] != split || !strings.HasSuffix(after[2], "step-00000016") || after[2] <= split {
+		t.Errorf("checkpoints after resuming to 16: %v, want %s, the completed %s and a newer one at step 16", after, before[2], split)
 	}
 	got := readRecords(t, dir)
 	if len(got) != 16 || got[15].TrainLoss != want[15].TrainLoss {
