@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
@@ -38,6 +39,8 @@ func TestSurvivesRandomKills(t *testing.T) {
 			t.Fatalf("not finished after %d starts (%d kills)", attempt, kills)
 		}
 		cmd := train(killed)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +49,7 @@ func TestSurvivesRandomKills(t *testing.T) {
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Fatalf("start %d (after %d kills) failed by itself: %v", attempt, kills, err)
+				t.Fatalf("start %d (after %d kills) failed by itself: %v\n%s", attempt, kills, err, out.String())
 			}
 		case <-time.After(time.Duration(300+rng.IntN(1500)) * time.Millisecond):
 			_ = cmd.Process.Kill()

@@ -15,29 +15,33 @@ import (
 // curves cross, and an iso-FLOP table.
 func runFit(args []string) error {
 	fs := newFlagSet("fit", "[-results FILE] [-reference FAMILY] [-samples N] [-seed S] [-budgets LIST] [-by_budget] [-json]")
-	results := fs.String("results", "results/scaling-cpu/results.jsonl", "results.jsonl written by structffn sweep")
+	results := fs.String("results", "results/scaling-cpu/results.jsonl", "results.jsonl written by structffn sweep (several, comma-separated, are read as one)")
 	reference := fs.String("reference", "dense", "family the others are compared with")
 	samples := fs.Int("samples", 2000, "bootstrap draws per family (residual bootstrap)")
 	seed := fs.Uint64("seed", 1, "bootstrap seed")
 	budgets := fs.String("budgets", "", "training FLOP budgets for the iso-FLOP table (default: the smallest, middle and largest measured, and 10× and 100× the largest)")
 	asJSON := fs.Bool("json", false, "print the fits as JSON")
-	byBudget := fs.Bool("by_budget", false, "instead of fits: each family's loss per size and token budget (tokens per parameter) over its seeds, and its gap to the reference paired by seed (sweeps with -tokens_per_param)")
+	byBudget := fs.Bool("by_budget", false, "instead of fits: each family's loss per size and budget (tokens per parameter, or FLOPs) over its seeds, and its gap to the reference paired by seed (sweeps with -tokens_per_param or -flops)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *samples < 10 {
 		return fmt.Errorf("-samples %d: use at least 10 (2000 for stable 95%% intervals)", *samples)
 	}
-	rs, err := scaling.ReadResults(*results)
-	if err != nil {
-		return err
+	var rs []scaling.Result
+	for _, path := range strings.Split(*results, ",") {
+		r, err := scaling.ReadResults(path)
+		if err != nil {
+			return err
+		}
+		rs = append(rs, r...)
 	}
 	if *byBudget {
 		stats, gaps := scaling.ByBudget(rs, *reference)
 		if len(stats) == 0 {
-			return fmt.Errorf("%s: no run planned from a token budget (tokens_per_param): -by_budget reads sweeps run with -tokens_per_param", *results)
+			return fmt.Errorf("%s: no run planned from a token or FLOP budget: -by_budget reads sweeps run with -tokens_per_param or -flops", *results)
 		}
-		fmt.Fprintf(stdout, "%d runs from %s by size and token budget; gaps to %s paired by seed\n\n", len(rs), *results, *reference)
+		fmt.Fprintf(stdout, "%d runs from %s by size and budget; gaps to %s paired by seed\n\n", len(rs), *results, *reference)
 		fmt.Fprint(stdout, scaling.BudgetMarkdown(stats, gaps, *reference))
 		return nil
 	}

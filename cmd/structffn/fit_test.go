@@ -68,7 +68,7 @@ func TestFit(t *testing.T) {
 		{[]string{"-results", path, "-reference", "blockdense32"}, `no "blockdense32" runs`},
 		{[]string{"-results", path, "-samples", "3"}, "-samples 3"},
 		{[]string{"-results", path, "-budgets", "x"}, "-budgets"},
-		{[]string{"-results", path, "-by_budget"}, "no run planned from a token budget"},
+		{[]string{"-results", path, "-by_budget"}, "no run planned from a token or FLOP budget"},
 	} {
 		_, _, err := captureAll(t, func() error { return runFit(tc.args) })
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {

@@ -15,6 +15,7 @@ func TestFamily(t *testing.T) {
 		"4x64-lowrank32-t2-eqflops-s0":   "lowrank32-eqflops",
 		"4x96-dense-t0.5-s2":             "dense",
 		"tiny-lowrank32-sgtsteps-t20-s1": "lowrank32-sgtsteps",
+		"4x64-btt32-cbs-c4.12e12-s0":     "btt32-cbs",
 	} {
 		if got := Family(Result{Name: name}); got != want {
 			t.Errorf("Family(%s) = %q, want %q", name, got, want)

@@ -185,6 +185,9 @@ func (p Plan) run(size Size, kind linear.Kind, frac float64, sgt guide.Mode, see
 	r.Name = size.Name + "-" + kind.String()
 	if kind != linear.Dense {
 		r.Name += strings.TrimSuffix(linear.FractionName(frac), "%")
+		if scalingOf(join(p.Base, size.Settings)) == linear.ScalingCBS {
+			r.Name += "-cbs" // Compute Better Spent's scaling: another family than the paper's init
+		}
 	}
 	if sgt != guide.Off {
 		r.Name += "-sgt" + sgt.String()
@@ -221,6 +224,15 @@ func (p Plan) run(size Size, kind linear.Kind, frac float64, sgt guide.Mode, see
 		return r, fmt.Errorf("run %s: %v", r.Name, err)
 	}
 	return r, nil
+}
+
+// scalingOf is the lr_scaling a -set string leaves in effect ("" when it does not apply).
+func scalingOf(settings string) string {
+	ctx := train.DefaultContext()
+	if _, err := train.ApplySettings(ctx, settings); err != nil {
+		return ""
+	}
+	return train.Param[string](ctx, train.ParamScaling)
 }
 
 // join concatenates -set strings.

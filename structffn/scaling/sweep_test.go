@@ -89,6 +89,12 @@ func TestPlanRuns(t *testing.T) {
 			t.Errorf("%s trains %d tokens, %s %d", r.Name, r.Planned.Tokens, first.Name, first.Planned.Tokens)
 		}
 	}
+	// lr_scaling=cbs is in the structured runs' names (another family), not in dense's (the same run).
+	cbs := Plan{Sizes: sizes(t, "2x64"), Structures: []linear.Kind{linear.Dense, linear.BTT}, Fractions: []float64{linear.Fraction32},
+		Seeds: []int{0}, FLOPBudgets: []float64{1e12}, Base: "lr_scaling=cbs"}
+	if cr, err := cbs.Runs(); err != nil || len(cr) != 2 || cr[0].Name != "2x64-dense-c1.00e12-s0" || cr[1].Name != "2x64-btt32-cbs-c1.00e12-s0" {
+		t.Errorf("lr_scaling=cbs runs %v, %v", cr, err)
+	}
 	// FLOP budgets: each run's planned FLOPs within one step of the budget.
 	p.TokensPerParam, p.FLOPBudgets, p.SGT, p.Seeds = nil, []float64{1e12, 4e12}, []guide.Mode{guide.Off}, []int{0}
 	runs, err = p.Runs()

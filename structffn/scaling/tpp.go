@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -12,7 +13,8 @@ import (
 // the mean and standard deviation of the validation loss, and the mean training FLOPs and tokens.
 type BudgetStats struct {
 	Size           string
-	TokensPerParam float64
+	TokensPerParam float64 // the token budget, or 0 for a FLOP budget
+	FLOPsBudget    float64 // the FLOP budget of runs planned from one (sweep -flops), else 0
 	Family         string
 	Seeds          []int
 	Mean, SD       float64 // validation loss; SD is NaN for one seed
@@ -25,6 +27,7 @@ type BudgetStats struct {
 type BudgetGap struct {
 	Size           string
 	TokensPerParam float64
+	FLOPsBudget    float64
 	Family         string
 	Pairs          int
 	Mean, Lo, Hi   float64
@@ -49,16 +52,19 @@ func (g BudgetGap) Verdict() string {
 // reference itself omitted.
 func ByBudget(results []Result, reference string) ([]BudgetStats, []BudgetGap) {
 	type key struct {
-		size   string
-		tpp    float64
-		family string
+		size        string
+		tpp, budget float64
+		family      string
 	}
 	loss := map[key]map[int]Result{}
 	for _, r := range results {
+		k := key{r.Preset, r.TokensPerParam, 0, Family(r)}
 		if r.TokensPerParam <= 0 {
-			continue
+			if r.Budget <= 0 {
+				continue
+			}
+			k.budget = r.Budget
 		}
-		k := key{r.Preset, r.TokensPerParam, Family(r)}
 		if loss[k] == nil {
 			loss[k] = map[int]Result{}
 		}
@@ -69,13 +75,13 @@ func ByBudget(results []Result, reference string) ([]BudgetStats, []BudgetGap) {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b key) int {
-		return cmp.Or(strings.Compare(a.size, b.size), cmp.Compare(a.tpp, b.tpp), strings.Compare(a.family, b.family))
+		return cmp.Or(strings.Compare(a.size, b.size), cmp.Compare(a.tpp, b.tpp), cmp.Compare(a.budget, b.budget), strings.Compare(a.family, b.family))
 	})
 	var stats []BudgetStats
 	var gaps []BudgetGap
 	for _, k := range keys {
 		runs := loss[k]
-		s := BudgetStats{Size: k.size, TokensPerParam: k.tpp, Family: k.family}
+		s := BudgetStats{Size: k.size, TokensPerParam: k.tpp, FLOPsBudget: k.budget, Family: k.family}
 		var ls []float64
 		for seed, r := range runs {
 			s.Seeds = append(s.Seeds, seed)
@@ -87,11 +93,11 @@ func ByBudget(results []Result, reference string) ([]BudgetStats, []BudgetGap) {
 		s.Mean, s.SD = MeanSD(ls)
 		stats = append(stats, s)
 
-		ref, ok := loss[key{k.size, k.tpp, reference}]
+		ref, ok := loss[key{k.size, k.tpp, k.budget, reference}]
 		if !ok || k.family == reference {
 			continue
 		}
-		g := BudgetGap{Size: k.size, TokensPerParam: k.tpp, Family: k.family}
+		g := BudgetGap{Size: k.size, TokensPerParam: k.tpp, FLOPsBudget: k.budget, Family: k.family}
 		var ds []float64
 		var flops, refFLOPs float64
 		for _, seed := range s.Seeds {
@@ -128,24 +134,36 @@ func MeanSD(xs []float64) (mean, sd float64) {
 	return mean, math.Sqrt(ss / float64(len(xs)-1))
 }
 
+// budgetName is how the tables name a budget: tokens per parameter, or a FLOP budget.
+func budgetName(tpp, flops float64) string {
+	if tpp > 0 {
+		return strconv.FormatFloat(tpp, 'g', -1, 64)
+	}
+	return fmt.Sprintf("%.3g FLOPs", flops)
+}
+
 // BudgetMarkdown renders ByBudget's stats and gaps as two markdown tables.
 func BudgetMarkdown(stats []BudgetStats, gaps []BudgetGap, reference string) string {
 	var b strings.Builder
-	b.WriteString("| size | tokens/param | family | seeds | val loss (mean ± sd) | train FLOPs | tokens |\n|---|---|---|---|---|---|---|\n")
+	col := "tokens/param"
+	if slices.ContainsFunc(stats, func(s BudgetStats) bool { return s.FLOPsBudget > 0 }) {
+		col = "budget"
+	}
+	fmt.Fprintf(&b, "| size | %s | family | seeds | val loss (mean ± sd) | train FLOPs | tokens |\n|---|---|---|---|---|---|---|\n", col)
 	for _, s := range stats {
 		loss := fmt.Sprintf("%.4f ± %.4f", s.Mean, s.SD)
 		if math.IsNaN(s.SD) {
 			loss = fmt.Sprintf("%.4f (one seed)", s.Mean)
 		}
-		fmt.Fprintf(&b, "| %s | %g | %s | %d | %s | %.3g | %.3g |\n", s.Size, s.TokensPerParam, s.Family, len(s.Seeds), loss, s.FLOPs, s.Tokens)
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %.3g | %.3g |\n", s.Size, budgetName(s.TokensPerParam, s.FLOPsBudget), s.Family, len(s.Seeds), loss, s.FLOPs, s.Tokens)
 	}
-	fmt.Fprintf(&b, "\n| size | tokens/param | family | FLOPs vs %s | loss − %s (mean, 95%% CI over seeds) | verdict |\n|---|---|---|---|---|---|\n", reference, reference)
+	fmt.Fprintf(&b, "\n| size | %s | family | FLOPs vs %s | loss − %s (mean, 95%% CI over seeds) | verdict |\n|---|---|---|---|---|---|\n", col, reference, reference)
 	for _, g := range gaps {
 		gap := fmt.Sprintf("%+.4f (%+.4f, %+.4f), %d pairs", g.Mean, g.Lo, g.Hi, g.Pairs)
 		if g.Pairs < 2 {
 			gap = fmt.Sprintf("%+.4f, no interval (1 pair)", g.Mean)
 		}
-		fmt.Fprintf(&b, "| %s | %g | %s | %.2fx | %s | %s |\n", g.Size, g.TokensPerParam, g.Family, g.FLOPsRatio, gap, g.Verdict())
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2fx | %s | %s |\n", g.Size, budgetName(g.TokensPerParam, g.FLOPsBudget), g.Family, g.FLOPsRatio, gap, g.Verdict())
 	}
 	return b.String()
 }

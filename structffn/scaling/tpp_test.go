@@ -62,3 +62,26 @@ func TestByBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestByBudgetFLOPBudgets: runs planned from a FLOP budget (sweep -flops) are grouped by it, and a
+// family from another sweep directory (lr_scaling=cbs names) pairs with the same dense runs.
+func TestByBudgetFLOPBudgets(t *testing.T) {
+	run := func(name string, seed int, loss float64) Result {
+		return Result{Name: name, Preset: "4x64", Budget: 4.12e12, Seed: seed, ValLoss: loss, TrainFLOPs: 4.12e12, Tokens: 1000}
+	}
+	rs := []Result{
+		run("4x64-dense-c4.12e12-s0", 0, 3.10), run("4x64-dense-c4.12e12-s1", 1, 3.00),
+		run("4x64-btt32-c4.12e12-s0", 0, 3.00), run("4x64-btt32-c4.12e12-s1", 1, 2.90),
+		run("4x64-btt32-cbs-c4.12e12-s0", 0, 3.05), run("4x64-btt32-cbs-c4.12e12-s1", 1, 3.05),
+	}
+	stats, gaps := ByBudget(rs, "dense")
+	if len(stats) != 3 || stats[0].FLOPsBudget != 4.12e12 || stats[0].TokensPerParam != 0 {
+		t.Fatalf("stats %+v", stats)
+	}
+	if len(gaps) != 2 || gaps[0].Family != "btt32" || math.Abs(gaps[0].Mean+0.1) > 1e-12 || gaps[1].Family != "btt32-cbs" || math.Abs(gaps[1].Mean) > 1e-12 {
+		t.Fatalf("gaps %+v", gaps)
+	}
+	if md := BudgetMarkdown(stats, gaps, "dense"); !strings.Contains(md, "| size | budget |") || !strings.Contains(md, "| 4x64 | 4.12e+12 FLOPs | btt32-cbs |") {
+		t.Errorf("markdown:\n%s", md)
+	}
+}
