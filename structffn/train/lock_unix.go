@@ -26,7 +26,15 @@ func lockRunDir(dir string) (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("locking run directory %s: %v", dir, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	// A holder killed while starting a child process (git, nvidia-smi) leaves the lock with the child
+	// until the child's exec closes it, a few milliseconds later: when the recorded holder is dead, wait
+	// for that (up to 5 s) instead of calling the directory in use.
+	for deadline := time.Now().Add(5 * time.Second); errors.Is(err, syscall.EWOULDBLOCK) && !holderAlive(path) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	if err != nil {
 		holder, _ := os.ReadFile(path)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
@@ -43,4 +51,18 @@ func lockRunDir(dir string) (unlock func(), err error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// holderAlive reports whether the process recorded in the lock file at path ("pid N, since ...")
+// exists; true when the file names none (so that nothing is waited for on a guess).
+func holderAlive(path string) bool {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return true
+	}
+	var pid int
+	if _, err := fmt.Sscanf(string(raw), "pid %d", &pid); err != nil || pid <= 0 {
+		return true
+	}
+	return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
