@@ -281,7 +281,7 @@ CUDA=(-backend xla:cuda)
 HELP="$("$S" help 2>&1)"
 if grep -q '^ *check ' <<<"$HELP"; then
 	step "check tiny lowrank (default tolerance)" 90 "$OUT/check.json" "$S" check "${CUDA[@]}" -json
-	for st in dense blockdense blockshuffle; do
+	for st in dense blockdense blockshuffle monarch btt; do
 		step "check tiny $st" 45 "$OUT/checks.jsonl" "$S" check "${CUDA[@]}" -set "preset=tiny;structure=$st" -json
 	done
 	step "check tiny lowrank, TF32 off, tolerance 1e-4" 45 "$OUT/checks.jsonl" \
@@ -298,7 +298,7 @@ step "bench train s dense, batch $BATCH, $DTYPE" 150 "$OUT/train.jsonl" \
 step "bench train s lowrank 32%, batch $BATCH, $DTYPE" 150 "$OUT/train.jsonl" \
 	"$S" bench train -set "preset=s;structure=lowrank;fraction=0.3125;batch=$BATCH;dtype=$DTYPE" "${TRAIN[@]}"
 step "bench ffn $DTYPE" 150 "$OUT/ffn.jsonl" \
-	"$S" bench ffn "${CUDA[@]}" -dtype "$DTYPE" -widths 2048,4096,8192 -tokens 256,4096,32768 -fractions 0.3125 \
+	"$S" bench ffn "${CUDA[@]}" -dtype "$DTYPE" -structures dense,lowrank,blockdense,blockshuffle -widths 2048,4096,8192 -tokens 256,4096,32768 -fractions 0.3125 \
 	-min_time 100ms -min_reps 3 -json
 step "bench decode s lowrank 32%" 90 "$OUT/decode.jsonl" \
 	"$S" bench decode "${CUDA[@]}" -set "preset=s;structure=lowrank;fraction=0.3125" -batch 1,16,256 \
