@@ -87,3 +87,20 @@ func TestBadTrainSettingsFailClearly(t *testing.T) {
 		})
 	}
 }
+
+// TestRunsListsTheReadableOnes: `structffn runs` given a damaged directory among good ones lists the
+// good ones, says what is wrong with the other in one line, and fails at the end.
+func TestRunsListsTheReadableOnes(t *testing.T) {
+	good := tinyRun(t)
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "config.json"), []byte("{bad"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := captureAll(t, func() error { return runRuns([]string{bad, good}) })
+	if !strings.Contains(out, "| "+good+" |") {
+		t.Errorf("the readable run is not listed:\n%s", out)
+	}
+	if !strings.Contains(errOut, bad+": config.json is damaged") || err == nil || !strings.Contains(err.Error(), "1 of 2 directories could not be read") {
+		t.Errorf("stderr %q, error %v", errOut, err)
+	}
+}

@@ -20,16 +20,22 @@ func runRuns(args []string) error {
 		fmt.Fprintln(stdout, "| "+strings.Join(train.SummaryHeader, " | ")+" |")
 		fmt.Fprintln(stdout, "|"+strings.Repeat("---|", len(train.SummaryHeader)))
 	}
+	var bad []string
 	for _, dir := range fs.Args() {
 		s, err := train.Summarize(dir)
 		if err != nil {
-			return err
+			fmt.Fprintf(stderr, "structffn runs: %v\n", err) // the other directories are still listed
+			bad = append(bad, dir)
+			continue
 		}
 		if *asJSON {
 			printJSONLine(stdout, s)
 			continue
 		}
 		fmt.Fprintln(stdout, "| "+strings.Join(s.Row(dir), " | ")+" |")
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%d of %d directories could not be read (%s): see the lines above", len(bad), fs.NArg(), strings.Join(bad, ", "))
 	}
 	return nil
 }
