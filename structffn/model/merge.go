@@ -27,7 +27,7 @@ func Merged(ctx *context.Context, cfg Config) (*context.Context, Config, error) 
 	for layer := range cfg.Layers {
 		for i, spec := range specsOf(cfg, layer) {
 			if spec.Kind != linear.Dense {
-				structured[ffnScope(layer, i)] = true
+				structured[FFNScope(layer, i)] = true
 			}
 		}
 	}
@@ -52,7 +52,7 @@ func Merged(ctx *context.Context, cfg Config) (*context.Context, Config, error) 
 			if spec.Kind == linear.Dense {
 				continue
 			}
-			scope := ffnScope(layer, i)
+			scope := FFNScope(layer, i)
 			host := linear.HostWeights{}
 			for _, w := range spec.Weights() {
 				v := ctx.GetVariableByScopeAndName(scope, w.Name)
@@ -71,8 +71,8 @@ func Merged(ctx *context.Context, cfg Config) (*context.Context, Config, error) 
 	return merged, dense, nil
 }
 
-// ffnScope is the scope of block layer's FFN matrix i (0: fc1, 1: fc2).
-func ffnScope(layer, i int) string { return fmt.Sprintf("/block_%02d/ffn/fc%d", layer, i+1) }
+// FFNScope is the absolute scope of block layer's FFN matrix i (0: fc1, 1: fc2), where its weights live.
+func FFNScope(layer, i int) string { return fmt.Sprintf("/block_%02d/ffn/fc%d", layer, i+1) }
 
 func specsOf(cfg Config, layer int) []linear.Spec {
 	fc1, fc2 := cfg.FFNSpecs(layer)

@@ -276,15 +276,15 @@ func (p *DataParallel) exec(e *context.Exec, inputs, labels *tensors.Tensor) ([]
 }
 
 // FFNLRMultipliers is, for lr_scaling=cbs, each variable's learning-rate multiplier: those of
-// linear.Spec.LRMultipliers for the structured FFN weights of cfg (scopes /block_NN/ffn/fc1 and fc2),
+// linear.Spec.LRMultipliers for the structured FFN weights of cfg (in model.FFNScope),
 // 1 for every other variable (a guide, a bias, attention, embeddings, LayerNorms).
 func FFNLRMultipliers(cfg model.Config) func(v *context.Variable) float64 {
 	byVar := map[string]float64{}
 	for layer := range cfg.Layers {
 		fc1, fc2 := cfg.FFNSpecs(layer)
-		for name, spec := range map[string]linear.Spec{"fc1": fc1, "fc2": fc2} {
+		for i, spec := range []linear.Spec{fc1, fc2} {
 			for w, m := range spec.LRMultipliers() {
-				byVar[fmt.Sprintf("/block_%02d/ffn/%s/%s", layer, name, w)] = m
+				byVar[model.FFNScope(layer, i)+context.ScopeSeparator+w] = m
 			}
 		}
 	}
