@@ -48,8 +48,9 @@ func checkShape(ctx *context.Context, v *context.Variable, shape []int) {
 }
 
 // Variables returns the nodes of the structure's weights (and bias) in ctx's current scope, creating
-// them with Spec.Init on first use (Spec.InitCBS when ctx's ParamScaling is ScalingCBS). A scope holding only some of the weights is an error (a checkpoint
-// from another structure).
+// them with Spec.Init on first use (Spec.InitCBS when ctx's ParamScaling is ScalingCBS), or taking
+// the weights PrepareInit computed ahead for this scope. A scope holding only some of the weights is
+// an error (a checkpoint from another structure).
 func Variables(ctx *context.Context, g *Graph, spec Spec) map[string]*Node {
 	weights := spec.Weights()
 	if spec.Bias {
@@ -72,7 +73,7 @@ func Variables(ctx *context.Context, g *Graph, spec Spec) map[string]*Node {
 		var init HostWeights
 		if context.GetParamOr(ctx, ParamScaling, ScalingOff) == ScalingCBS {
 			init = spec.InitCBS(RNG(ctx), InitStd)
-		} else {
+		} else if init = takePrepared(ctx, spec); init == nil {
 			init = spec.Init(RNG(ctx), InitStd)
 		}
 		for _, w := range weights {

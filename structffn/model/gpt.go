@@ -90,6 +90,9 @@ func hidden(ctx *context.Context, cfg Config, tokens, positions *Node, caches []
 	if dtype == dtypes.InvalidDType {
 		dtype = dtypes.Float32
 	}
+	// The structured FFN matrices' initial weights (SVDs and polar factors on the host) are computed
+	// on every core ahead of the blocks that create them.
+	defer prepareFFNInit(ctx, cfg)()
 	x := Gather(embeddings(ctx, cfg, g), ExpandAxes(tokens, -1)) // [batch, seq, d]
 	x = ConvertDType(x, dtype)
 	var rope *rotary
@@ -106,6 +109,20 @@ func hidden(ctx *context.Context, cfg Config, tokens, positions *Node, caches []
 		x = block(ctx.Inf("block_%02d", layer), cfg, layer, x, rope, cache, opts)
 	}
 	return norm(ctx.In("ln_f"), cfg, x, opts)
+}
+
+// prepareFFNInit starts linear.PrepareInit for every FFN matrix of the model (in the scopes block
+// and FFN create them in) and returns its release.
+func prepareFFNInit(ctx *context.Context, cfg Config) (release func()) {
+	var scopes []*context.Context
+	var specs []linear.Spec
+	for layer := range cfg.Layers {
+		ffn := ctx.Inf("block_%02d", layer).In("ffn")
+		fc1, fc2 := cfg.FFNSpecs(layer)
+		scopes = append(scopes, ffn.In("fc1"), ffn.In("fc2"))
+		specs = append(specs, fc1, fc2)
+	}
+	return linear.PrepareInit(scopes, specs)
 }
 
 // norm is layerNorm, or the identity under AblateNorm.
