@@ -5,7 +5,6 @@ import (
 	"math"
 	"strings"
 
-	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/bench"
 	"github.com/structffn/structffn/structffn/train"
 )
@@ -34,12 +33,12 @@ func runCheck(args []string) error {
 	if err := checkFlags(flagRange{"batch", float64(*batch), 1, math.Inf(1)}, flagRange{"tolerance", *tolerance, 0, math.Inf(1)}); err != nil {
 		return err
 	}
-	ref, refName, err := backend.New("go")
+	ref, refName, err := newBackend("go")
 	if err != nil {
 		return err
 	}
 	defer ref.Finalize()
-	test, testName, err := backend.New(train.BackendName(ctx, *backendName))
+	test, testName, err := newBackend(train.BackendName(ctx, *backendName))
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/bench"
 	"github.com/structffn/structffn/structffn/model"
 	"github.com/structffn/structffn/structffn/train"
@@ -36,7 +35,7 @@ func runSample(args []string) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	b, backendConfig, err := backend.New(*backendName)
+	b, backendConfig, err := newBackend(*backendName)
 	if err != nil {
 		return err
 	}

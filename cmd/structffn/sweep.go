@@ -10,7 +10,6 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 
-	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/bench"
 	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/linear"
@@ -103,7 +102,7 @@ func runSweep(args []string) error {
 	if _, err := train.ApplySettings(ctx, *base); err != nil {
 		return err
 	}
-	b, config, err := backend.New(train.BackendName(ctx, *backendName))
+	b, config, err := newBackend(train.BackendName(ctx, *backendName))
 	if err != nil {
 		return err
 	}

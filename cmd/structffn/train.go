@@ -10,7 +10,6 @@ import (
 
 	"github.com/gomlx/gomlx/ui/commandline"
 
-	"github.com/structffn/structffn/structffn/backend"
 	"github.com/structffn/structffn/structffn/train"
 )
 
@@ -36,7 +35,7 @@ func runTrain(args []string) error {
 	if _, err := train.ApplySettings(ctx, *settings); err != nil {
 		return err
 	}
-	b, config, err := backend.New(train.BackendName(ctx, *backendName))
+	b, config, err := newBackend(train.BackendName(ctx, *backendName))
 	if err != nil {
 		return err
 	}

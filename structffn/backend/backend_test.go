@@ -84,6 +84,28 @@ func TestHostDevices(t *testing.T) {
 	}
 }
 
+func TestCUDAFlags(t *testing.T) {
+	def := "--xla_gpu_autotune_level=0 --xla_gpu_enable_triton_gemm=false"
+	for _, c := range []struct {
+		in, want string
+		added    bool
+	}{
+		{"", def, true},
+		{"--xla_gpu_cuda_data_dir=/usr/local/cuda", "--xla_gpu_cuda_data_dir=/usr/local/cuda " + def, true},
+		{"  --xla_dump_to=/tmp/d  ", "--xla_dump_to=/tmp/d " + def, true},
+		// The user's choice of either flag stands, for both.
+		{"--xla_gpu_autotune_level=4", "--xla_gpu_autotune_level=4", false},
+		{"--xla_dump_to=/x --xla_gpu_enable_triton_gemm=true", "--xla_dump_to=/x --xla_gpu_enable_triton_gemm=true", false},
+		// A flag whose name only starts like ours is another flag.
+		{"--xla_gpu_autotune_level_max=2", "--xla_gpu_autotune_level_max=2 " + def, true},
+	} {
+		got, added := CUDAFlags(c.in)
+		if got != c.want || (len(added) > 0) != c.added {
+			t.Errorf("CUDAFlags(%q) = %q, %v; want %q, added %v", c.in, got, added, c.want, c.added)
+		}
+	}
+}
+
 // TestXLACPUHostDevices: XLA_FLAGS' host device count reaches the CPU plugin (which ignores the flag
 // itself and has 4 devices by default), and other backends are unaffected.
 func TestXLACPUHostDevices(t *testing.T) {
