@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/structffn/structffn/internal/dotgrad"
@@ -64,7 +63,7 @@ func runBenchFFN(args []string) error {
 	if err := checkFlags(flagRange{"min_time", minTime.Seconds(), 0, math.Inf(1)}, flagRange{"min_reps", float64(*minReps), 1, math.Inf(1)}); err != nil {
 		return err
 	}
-	b, config, err := backend.New(*backendName)
+	b, config, err := newBackend(*backendName)
 	if err != nil {
 		return err
 	}
@@ -149,7 +148,7 @@ func runBenchTrain(args []string) error {
 		if b, err = backends.NewWithConfig("go"); err != nil {
 			return err
 		}
-	} else if b, config, err = backend.New(*backendName); err != nil {
+	} else if b, config, err = newBackend(*backendName); err != nil {
 		return err
 	} else if *stock {
 		config += " (stock DotGeneral gradient)"
@@ -158,9 +157,8 @@ func runBenchTrain(args []string) error {
 	if *peak == 0 {
 		*peak = backend.PeakTFLOPs(config)
 	}
-	if dt, err := train.ComputeDtype(ctx); err == nil && *reference && (dt != dtypes.Float32 ||
-		train.Param[int](ctx, train.ParamDevices) != 1 || train.Param[int](ctx, train.ParamGradAccum) != 1) {
-		return errors.New("-reference: the PyTorch reference runs float32 steps on one device in one batch: drop -reference, or the dtype, devices and grad_accum settings")
+	if *reference && (train.Param[int](ctx, train.ParamDevices) != 1 || train.Param[int](ctx, train.ParamGradAccum) != 1) {
+		return errors.New("-reference: the PyTorch reference runs its steps on one device in one batch: drop -reference, or the devices and grad_accum settings")
 	}
 	if mode, err := guide.ParseMode(train.Param[string](ctx, train.ParamSGT)); err != nil {
 		return err
@@ -185,7 +183,7 @@ func runBenchTrain(args []string) error {
 	if !*reference {
 		return nil
 	}
-	ref, err := runReference(*script, ctx, *warmup, *steps, *minTime, *peak)
+	ref, err := runReference(*script, ctx, config, *warmup, *steps, *minTime, *peak)
 	if err != nil {
 		return err
 	}
@@ -239,7 +237,7 @@ func runBenchDecode(args []string) error {
 		weights = context.New()
 		weights.SetParam(linear.ParamSeed, train.Param[int](ctx, train.ParamSeed))
 	}
-	b, config, err := backend.New(*backendName)
+	b, config, err := newBackend(*backendName)
 	if err != nil {
 		return err
 	}
@@ -322,14 +320,22 @@ func printTrain(r bench.TrainResult, asJSON bool) {
 const torchPythonEnv = "STRUCTFFN_TORCH_PYTHON"
 
 // runReference runs the PyTorch reference script on the model of ctx's hyperparameters and parses
-// its JSON line. Shape overrides map to the script's flags (context -> --ctx, learning_rate -> --lr).
-func runReference(script string, ctx *context.Context, warmup, steps int, minTime time.Duration, peak float64, extra ...string) (bench.TrainResult, error) {
+// its JSON line. Shape overrides map to the script's flags (context -> --ctx, learning_rate -> --lr);
+// the step runs where ours does (--device cuda when config, our resolved backend, is a GPU's) and in
+// our compute dtype (--dtype bfloat16: torch.autocast, float32 master weights).
+func runReference(script string, ctx *context.Context, config string, warmup, steps int, minTime time.Duration, peak float64, extra ...string) (bench.TrainResult, error) {
 	var ref bench.TrainResult
 	py := os.Getenv(torchPythonEnv)
 	if py == "" {
 		py = "python3"
 	}
+	dtype, err := train.ComputeDtype(ctx)
+	if err != nil {
+		return ref, err
+	}
 	args := []string{script,
+		"--device", pick(strings.Contains(config, "cuda"), "cuda", "cpu"),
+		"--dtype", train.DtypeName(dtype),
 		"--preset", train.Param[string](ctx, train.ParamPreset),
 		"--structure", train.Param[string](ctx, train.ParamStructure),
 		"--fraction", strconv.FormatFloat(train.Param[float64](ctx, train.ParamFraction), 'g', -1, 64),
@@ -413,24 +419,28 @@ func runBenchBreakdown(args []string) error {
 	steps := fs.Int("steps", 5, "measure at least this many steps per variant and round")
 	minTime := fs.Duration("min_time", 3*time.Second, "and at least this long")
 	asJSON := fs.Bool("json", false, "print the breakdown(s) as JSON, one object per line")
+	peakFlag := fs.Float64("peak_tflops", 0, "peak TFLOP/s for MFU (default on CPU: an estimate, cores × 32 FLOP/cycle × 3.5 GHz; on a GPU 0, no MFU)")
 	reference := fs.Bool("reference", false, "break the PyTorch reference's step down the same way (its --ablate variants), side by side")
 	script := fs.String("reference_script", "structffn/bench/pytorch/train_bench.py", "path of the PyTorch reference script")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *rounds < 1 || *steps < 1 || *minTime < 0 {
-		return fmt.Errorf("-rounds and -steps must be at least 1 and -min_time not negative (got %d, %d, %v)", *rounds, *steps, *minTime)
+	if *rounds < 1 || *steps < 1 || *minTime < 0 || *peakFlag < 0 {
+		return fmt.Errorf("-rounds and -steps must be at least 1, -min_time and -peak_tflops not negative (got %d, %d, %v, %g)", *rounds, *steps, *minTime, *peakFlag)
 	}
 	ctx := train.DefaultContext()
 	if _, err := train.ApplySettings(ctx, *settings); err != nil {
 		return err
 	}
-	b, config, err := backend.New(train.BackendName(ctx, *backendName))
+	b, config, err := newBackend(train.BackendName(ctx, *backendName))
 	if err != nil {
 		return err
 	}
 	defer b.Finalize()
-	peak := backend.PeakTFLOPs(config)
+	peak := *peakFlag
+	if peak == 0 {
+		peak = backend.PeakTFLOPs(config)
+	}
 	fmt.Fprintf(stderr, "bench breakdown on %s: %d rounds of every variant ...\n", config, *rounds)
 	ours, err := bench.Breakdown(b, config, ctx, *steps, *minTime, *rounds, peak)
 	if err != nil {
@@ -520,7 +530,7 @@ func referenceBreakdown(script string, ctx *context.Context, ours bench.Breakdow
 			if name == bench.VariantFull {
 				name = "none"
 			}
-			r, err := runReference(script, ctx, 2, steps, minTime, peak, "--ablate", name)
+			r, err := runReference(script, ctx, ours.Model.Backend, 2, steps, minTime, peak, "--ablate", name)
 			if err != nil {
 				return res, err
 			}

@@ -25,6 +25,8 @@ func TestBadFlagsFailClearly(t *testing.T) {
 		{runBenchDecode, []string{"-min_reps", "-1"}, "-min_reps -1: allowed 1 up"},
 		{runCheck, []string{"-tolerance", "-1"}, "-tolerance -1: allowed 0 up"},
 		{runCheck, []string{"-batch", "0"}, "-batch 0: allowed 1 up"},
+		{runBenchBreakdown, []string{"-peak_tflops", "-1"}, "-peak_tflops not negative"},
+		{runBenchTrain, []string{"-reference", "-set", "grad_accum=2"}, "-reference: the PyTorch reference runs its steps on one device in one batch"},
 	}
 	for _, tc := range tests {
 		_, err := capture(t, func() error { return tc.cmd(tc.args) })

@@ -17,12 +17,14 @@ import (
 // utilisation (PaLM, appendix B): training FLOPs per token (3× forward, docs/METHOD.md §4) × tokens/s
 // divided by PeakTFLOPs.
 type TrainResult struct {
-	Preset     string  `json:"preset"`
-	Structure  string  `json:"structure"`
-	Fraction   float64 `json:"fraction"`
-	Backend    string  `json:"backend"`
-	TokPerS    float64 `json:"tok_per_s"`
-	MsPerStep  float64 `json:"ms_per_step"`
+	Preset    string  `json:"preset"`
+	Structure string  `json:"structure"`
+	Fraction  float64 `json:"fraction"`
+	Backend   string  `json:"backend"`
+	TokPerS   float64 `json:"tok_per_s"`
+	MsPerStep float64 `json:"ms_per_step"`
+	// FirstStepS is the first step's wall time, compilation included (Train only).
+	FirstStepS float64 `json:"first_step_s,omitempty"`
 	MFU        float64 `json:"mfu"`
 	PeakTFLOPs float64 `json:"peak_tflops"`
 	Loss       float64 `json:"loss"` // Last measured step's loss (a sanity check, random tokens).
@@ -68,9 +70,14 @@ func Train(backend backends.Backend, backendName string, ctx *context.Context, w
 		in, tg := batch()
 		return st.TrainStep(false, in, tg, nil)
 	}
-	for range max(1, warmup) {
+	first := 0.0
+	for i := range max(1, warmup) {
+		t0 := time.Now()
 		if _, err := step(); err != nil {
 			return res, err
+		}
+		if i == 0 {
+			first = time.Since(t0).Seconds()
 		}
 	}
 	var loss float64
@@ -85,6 +92,7 @@ func Train(backend backends.Backend, backendName string, ctx *context.Context, w
 	elapsed := time.Since(start).Seconds()
 	res = describe(cfg, ctx, st, backendName, peakTFLOPs)
 	res.MsPerStep, res.TokPerS, res.Loss, res.Steps = elapsed*1000/float64(steps), float64(steps)*float64(cfg.TokensPerStep())/elapsed, loss, steps
+	res.FirstStepS = first
 	if peakTFLOPs > 0 {
 		res.MFU = res.TokPerS * float64(cfg.TrainFLOPsPerToken()) / (peakTFLOPs * 1e12)
 	}

@@ -37,7 +37,13 @@ PRESETS = {
                  batch=16, lr=1e-3),
     "small": dict(layers=6, d_model=384, heads=6, kv_heads=6, head_dim=64, ffn=1536, vocab=2048, ctx=256,
                   batch=32, lr=8e-4),
+    # The paper's s size (GPU): vocabulary 32000, context 1024; its batch of 512 sequences is a training
+    # run's, far beyond a benchmark's, so pass --batch.
+    "s": dict(layers=12, d_model=768, heads=12, kv_heads=12, head_dim=64, ffn=3072, vocab=32000, ctx=1024,
+              batch=512, lr=6e-4),
 }
+# Presets that --check-params tabulates (the CPU sizes; s takes seconds of SVDs to build on a CPU).
+CPU_PRESETS = ("tiny", "mini", "small")
 KINDS = ("dense", "lowrank", "blockdense", "blockshuffle")
 
 # Ablations (structffn/model/ablation.go), for time breakdowns: one kind of work replaced by a
@@ -324,7 +330,7 @@ class GPT(nn.Module):
             x = blk(x, cos, sin)
         h = norm(self.ln_f, x)
         if ABLATE == "head":
-            c = (torch.arange(h.shape[-1], dtype=h.dtype) % 7) - 3      # the Go side's fixed vector
+            c = (torch.arange(h.shape[-1], dtype=h.dtype, device=h.device) % 7) - 3   # the Go side's fixed vector
             return (h @ c).mean()
         logits = F.linear(h, self.embed.weight)                        # tied LM head
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
@@ -385,7 +391,7 @@ def log(*a):
 def check_params(args):
     """Accounting table, with the built nn.Module's parameter count as a cross-check."""
     ok = True
-    for preset in PRESETS:
+    for preset in CPU_PRESETS:
         for kind in KINDS:
             cfg = resolve(preset, kind, args.fraction, all_structured=args.all_structured)
             acc = accounting(cfg)
@@ -473,6 +479,11 @@ def main(argv=None):
     ap.add_argument("--peak_tflops", type=float, default=0.0,
                     help="peak TFLOP/s for MFU (0: cores x 32 FLOP/cycle x 3.5 GHz, as the Go side)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (forward + loss)")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                    help="where the step runs: cpu, or cuda (the first GPU; F.scaled_dot_product_attention then picks a fused kernel)")
+    ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                    help="compute dtype: float32, or bfloat16 under torch.autocast with float32 master weights "
+                         "(as structffn's -set dtype=bfloat16)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ablate", default="none", choices=ABLATIONS,
                     help="time breakdowns: replace one kind of work by a stand-in (structffn/model/ablation.go)")
@@ -496,7 +507,13 @@ def main(argv=None):
     ABLATE = args.ablate
     threads = args.threads or default_cores()
     torch.set_num_threads(threads)
-    peak = args.peak_tflops or default_cores() * 32 * 3.5e9 / 1e12
+    if args.device == "cuda" and not torch.cuda.is_available():
+        log("train_bench: --device cuda: this torch (%s) sees no CUDA GPU; use --device cpu" % torch.__version__)
+        return 2
+    if args.device == "cuda":
+        peak = args.peak_tflops        # a GPU's peak is not guessed: 0 = no MFU
+    else:
+        peak = args.peak_tflops or default_cores() * 32 * 3.5e9 / 1e12
     over = {k: getattr(args, k) for k in ("layers", "d_model", "heads", "kv_heads", "head_dim", "ffn",
                                           "vocab", "ctx", "batch", "lr")}
     try:
@@ -508,20 +525,30 @@ def main(argv=None):
     acc = accounting(cfg)
 
     torch.manual_seed(args.seed)
+    dev = torch.device(args.device)
     model = GPT(cfg)
     built = sum(p.numel() for p in model.parameters())
     if built != acc["params"]:
         raise SystemExit("internal error: module has %d parameters, accounting says %d" % (built, acc["params"]))
+    model = model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
     fwd = torch.compile(model) if args.compile else model
-    backend = "pytorch-cpu %s threads=%d%s" % (torch.__version__, threads, " compile" if args.compile else "")
+    if args.device == "cuda":
+        backend = "pytorch-cuda %s %s%s" % (torch.__version__, torch.cuda.get_device_name(dev),
+                                            " compile" if args.compile else "")
+    else:
+        backend = "pytorch-cpu %s threads=%d%s" % (torch.__version__, threads, " compile" if args.compile else "")
+    bf16 = args.dtype == "bfloat16"
 
     gen = torch.Generator().manual_seed(args.seed + 3)
     B, S, V = cfg["batch"], cfg["ctx"], cfg["vocab"]
 
     def step():
-        data = torch.randint(0, V, (B, S + 1), generator=gen)
-        loss = fwd(data[:, :-1], data[:, 1:])
+        data = torch.randint(0, V, (B, S + 1), generator=gen).to(dev, non_blocking=True)
+        # bf16: matmuls and attention in bfloat16, reductions (norms, softmax, loss) in float32, as autocast
+        # chooses; the weights and AdamW's state stay float32.
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=bf16):
+            loss = fwd(data[:, :-1], data[:, 1:])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if ABLATE != "no_update":
@@ -548,14 +575,17 @@ def main(argv=None):
                mfu=tok_per_s * acc["train_flops_per_token"] / (peak * 1e12) if peak > 0 else 0.0,
                peak_tflops=peak, loss=loss, steps=steps, layers=cfg["layers"], d_model=cfg["d_model"],
                heads=cfg["heads"], ffn=cfg["ffn"], ctx=S, batch=B, vocab=V, rank=cfg["rank"],
-               nblocks=cfg["nblocks"], params=acc["params"], train_flops_per_token=acc["train_flops_per_token"])
+               nblocks=cfg["nblocks"], params=acc["params"], train_flops_per_token=acc["train_flops_per_token"],
+               dtype=args.dtype)
     print(json.dumps(res), flush=True)
     if args.profile > 0:
         from torch.profiler import ProfilerActivity, profile
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device == "cuda" else [])
+        with profile(activities=acts) as prof:
             for _ in range(args.profile):
                 step()
-        log(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
+        key = "self_cuda_time_total" if args.device == "cuda" else "self_cpu_time_total"
+        log(prof.key_averages().table(sort_by=key, row_limit=40))
     return 0
 
 
