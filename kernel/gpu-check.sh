@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
-# One-command check of structffn on an NVIDIA GPU (the xla:cuda backend), under 8 minutes on one GPU:
+# One-command check of structffn on an NVIDIA GPU (the xla:cuda backend), about 10 minutes on one GPU:
 #
 #   kernel/gpu-check.sh OUTDIR
 #
 #  1. finds the GPU (nvidia-smi -L) and a CUDA PJRT plugin, and makes go-xla find it as plugin "cuda";
 #  2. gets the CLI: $STRUCTFFN_BIN if set, else builds ./cmd/structffn with cgo, else (no Go toolchain,
 #     or the build failed) a prebuilt ./structffn-bin (CGO_ENABLED=1 go build -o structffn-bin ./cmd/structffn);
-#  3. structffn check -backend xla:cuda: the same seeded tiny model on the pure-Go backend and on the GPU,
-#     logits and loss compared (check.json); then the other structures, and LowRank with TF32 turned off
-#     (NVIDIA_TF32_OVERRIDE=0, no Triton GEMMs) at a 1e-4 tolerance (checks.jsonl);
-#  4. bench train on the paper's s preset, dense and 32% LowRank, at GPU_CHECK_BATCH sequences of 1024
-#     tokens per step in GPU_CHECK_DTYPE (train.jsonl); bench ffn, widths 2048-8192 x 256-32768 tokens,
-#     dense and each structure at 32%, same dtype (ffn.jsonl); bench decode on s, 32% LowRank vs merged vs dense (decode.jsonl);
-#  5. summary.txt: GPU, driver, plugin, versions, settings, each step's status and time, the numbers.
+#  3. the steps, in groups (GPU_CHECK_STEPS, comma-separated, default all, always in this order):
+#     check      structffn check -backend xla:cuda: the same seeded tiny model on the pure-Go backend and
+#                on the GPU, logits and loss compared (check.json);
+#     train      bench train on the paper's s preset, dense and 32% LowRank, at GPU_CHECK_BATCH sequences
+#                of 1024 tokens per step in GPU_CHECK_DTYPE (train.jsonl);
+#     reference  the PyTorch reference of the same two steps on the same GPU (reference.jsonl; CUDA
+#                profile of the dense one in log.txt), when a Python with a CUDA torch is found;
+#     decode     bench decode on s, 32% LowRank vs merged vs dense, 1/16/256 sequences (decode.jsonl);
+#     sgt        bench train of s LowRank with sgt=steps: the guided window against the plain steps (train.jsonl);
+#     breakdown  bench breakdown of the s dense step by kind of work (breakdown.jsonl);
+#     ffn        bench ffn, widths GPU_CHECK_FFN_WIDTHS x GPU_CHECK_FFN_TOKENS tokens, dense and each
+#                structure at 32%, same dtype (ffn.jsonl);
+#     checks     check of the other structures, and LowRank with TF32 turned off (NVIDIA_TF32_OVERRIDE=0,
+#                no Triton GEMMs) at a 1e-4 tolerance (checks.jsonl);
+#  4. summary.txt: GPU, driver, plugin, versions, settings, each step's status and time, the numbers.
 #
 # Every step runs under `timeout`, inside one budget for the whole script (GPU_CHECK_BUDGET_S, default
-# 450 s, which leaves room for the kill grace under 8 minutes); benchmarks write JSON Lines as cases
-# finish, so a step cut short keeps what it measured. Exit status: 0 when every step ran and every check
-# said OK; 1 when a step failed, timed out, was skipped or said NOT OK (summary.txt says which); 2, with a
-# one-line message, when there is no GPU, no CUDA PJRT plugin or no structffn binary.
+# 540 s); benchmarks write JSON Lines as cases finish, so a step cut short keeps what it measured. On an
+# H200 (2026-12-04) one s-preset training graph compiles in about 20 s and one FFN case in about 2 s
+# (structffn's default XLA flags on xla:cuda, docs/PERFORMANCE.md), so the default budget covers every
+# group but part of ffn; GPU_CHECK_STEPS and the FFN grid choose what a shorter lease measures. Exit
+# status: 0 when every step ran and every check said OK; 1 when a step failed, timed out, was skipped or
+# said NOT OK (summary.txt says which); 2, with a one-line message, when there is no GPU, no CUDA PJRT
+# plugin or no structffn binary.
 #
 # The plugin, first found wins:
 #   $STRUCTFFN_CUDA_PLUGIN       a CUDA PJRT plugin .so, any name
@@ -33,7 +44,8 @@
 # the plugin's RPATH ($ORIGIN/../nvidia/..., $ORIGIN/../../nvidia/...) still finds CUDA's libraries, and
 # that directory is put first in PJRT_PLUGIN_LIBRARY_PATH (before go-xla's defaults, which it replaces).
 #
-# Env: GPU_CHECK_BUDGET_S (450); GPU_CHECK_BATCH (32: the paper's 512 x 1024 tokens per step of s is far
+# Env: GPU_CHECK_BUDGET_S (540); GPU_CHECK_STEPS (all groups); GPU_CHECK_FFN_WIDTHS (5120,8192,4096,2048);
+# GPU_CHECK_FFN_TOKENS (32768,1024); GPU_CHECK_BATCH (32: the paper's 512 x 1024 tokens per step of s is far
 # beyond a check's minutes); GPU_CHECK_DTYPE (bfloat16, the paper's bf16 compute with float32 master
 # weights; float32 for TF32); PEAK_TFLOPS (MFU's denominator; by default the GPU's dense tensor-core peak
 # in that dtype where the name is known, else 0 = no MFU); STRUCTFFN_BIN, STRUCTFFN_CUDA_PLUGIN,
@@ -51,8 +63,10 @@ OUT="$(cd "$1" && pwd)"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO" || die "cannot cd to $REPO"
 
-BUDGET="${GPU_CHECK_BUDGET_S:-450}"
+BUDGET="${GPU_CHECK_BUDGET_S:-540}"
 BATCH="${GPU_CHECK_BATCH:-32}"
+FFN_WIDTHS="${GPU_CHECK_FFN_WIDTHS:-5120,8192,4096,2048}"
+FFN_TOKENS="${GPU_CHECK_FFN_TOKENS:-32768,1024}"
 DTYPE="${GPU_CHECK_DTYPE:-bfloat16}"
 case "$DTYPE" in
 bfloat16 | float32) ;;
@@ -64,7 +78,8 @@ esac
 T0=$SECONDS
 LOG="$OUT/log.txt"
 SUMMARY="$OUT/summary.txt"
-rm -f "$OUT/check.json" "$OUT/checks.jsonl" "$OUT/train.jsonl" "$OUT/ffn.jsonl" "$OUT/decode.jsonl" "$SUMMARY"
+rm -f "$OUT/check.json" "$OUT/checks.jsonl" "$OUT/train.jsonl" "$OUT/ffn.jsonl" "$OUT/decode.jsonl" "$OUT/reference.jsonl" \
+	"$OUT/breakdown.jsonl" "$SUMMARY"
 : >"$LOG"
 TMPD="$(mktemp -d)"
 trap 'rm -rf "$TMPD"' EXIT
@@ -249,6 +264,9 @@ fi
 # --- 3-4. the steps ------------------------------------------------------------------------------------
 STEPS=()
 FAILED=0
+# GPU_CHECK_STEPS picks groups of steps (the header's list).
+GROUPS_ON=",${GPU_CHECK_STEPS:-check,train,reference,decode,sgt,breakdown,ffn,checks},"
+on() { [[ "$GROUPS_ON" == *",$1,"* ]]; }
 # step NAME CAP OUTFILE CMD...: CMD's stdout appended to OUTFILE, its stderr to log.txt, under timeout
 # min(CAP, what is left of the budget); skipped when under 20 s are left.
 step() {
@@ -279,30 +297,67 @@ step() {
 
 CUDA=(-backend xla:cuda)
 HELP="$("$S" help 2>&1)"
+HAS_CHECK=0
 if grep -q '^ *check ' <<<"$HELP"; then
-	step "check tiny lowrank (default tolerance)" 90 "$OUT/check.json" "$S" check "${CUDA[@]}" -json
-	for st in dense blockdense blockshuffle monarch btt; do
-		step "check tiny $st" 45 "$OUT/checks.jsonl" "$S" check "${CUDA[@]}" -set "preset=tiny;structure=$st" -json
-	done
-	step "check tiny lowrank, TF32 off, tolerance 1e-4" 45 "$OUT/checks.jsonl" \
-		env NVIDIA_TF32_OVERRIDE=0 XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_enable_triton_gemm=false" \
-		"$S" check "${CUDA[@]}" -tolerance 1e-4 -json
+	HAS_CHECK=1
+	on check && step "check tiny lowrank (default tolerance)" 90 "$OUT/check.json" "$S" check "${CUDA[@]}" -json
 else
 	STEPS+=("check|skipped: this structffn has no check command|0")
 	FAILED=1
 	log "this structffn has no check command: skipping the logits check"
 fi
+S_DENSE="preset=s;structure=dense;batch=$BATCH;dtype=$DTYPE"
+S_LOWRANK="preset=s;structure=lowrank;fraction=0.3125;batch=$BATCH;dtype=$DTYPE"
 TRAIN=("${CUDA[@]}" -warmup 2 -steps 10 -min_time 5s -peak_tflops "$PEAK_TFLOPS" -json)
-step "bench train s dense, batch $BATCH, $DTYPE" 150 "$OUT/train.jsonl" \
-	"$S" bench train -set "preset=s;structure=dense;batch=$BATCH;dtype=$DTYPE" "${TRAIN[@]}"
-step "bench train s lowrank 32%, batch $BATCH, $DTYPE" 150 "$OUT/train.jsonl" \
-	"$S" bench train -set "preset=s;structure=lowrank;fraction=0.3125;batch=$BATCH;dtype=$DTYPE" "${TRAIN[@]}"
-step "bench ffn $DTYPE" 150 "$OUT/ffn.jsonl" \
-	"$S" bench ffn "${CUDA[@]}" -dtype "$DTYPE" -structures dense,lowrank,blockdense,blockshuffle -widths 2048,4096,8192 -tokens 256,4096,32768 -fractions 0.3125 \
-	-min_time 100ms -min_reps 3 -json
-step "bench decode s lowrank 32%" 90 "$OUT/decode.jsonl" \
+on train && step "bench train s dense, batch $BATCH, $DTYPE" 150 "$OUT/train.jsonl" "$S" bench train -set "$S_DENSE" "${TRAIN[@]}"
+on train && step "bench train s lowrank 32%, batch $BATCH, $DTYPE" 150 "$OUT/train.jsonl" "$S" bench train -set "$S_LOWRANK" "${TRAIN[@]}"
+
+# The PyTorch reference of the same model and step (structffn/bench/pytorch/train_bench.py) on the same
+# GPU, in the same dtype (torch.autocast), eager, with F.scaled_dot_product_attention's fused kernels,
+# when the Python beside the plugin (or python3) has a torch that sees the GPU. Its CUDA-kernel profile
+# of 3 dense steps goes to log.txt.
+TORCH_PY=""
+for py in ${STRUCTFFN_TORCH_PYTHON:-} ${PLUGIN_PY:-} python3; do
+	if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
+		TORCH_PY="$(command -v "$py")"
+		break
+	fi
+done
+REF=(structffn/bench/pytorch/train_bench.py --device cuda --dtype "$DTYPE" --preset s --batch "$BATCH"
+	--warmup 2 --steps 10 --min_time 5 --peak_tflops "$PEAK_TFLOPS")
+if ! on reference; then
+	:
+elif [ -n "$TORCH_PY" ]; then
+	log "PyTorch reference with $TORCH_PY (torch $("$TORCH_PY" -c 'import torch; print(torch.__version__)' 2>/dev/null))"
+	step "reference s dense (PyTorch), batch $BATCH, $DTYPE" 90 "$OUT/reference.jsonl" \
+		env PYTHONUNBUFFERED=1 "$TORCH_PY" "${REF[@]}" --structure dense --profile 3
+	step "reference s lowrank 32% (PyTorch), batch $BATCH, $DTYPE" 90 "$OUT/reference.jsonl" \
+		env PYTHONUNBUFFERED=1 "$TORCH_PY" "${REF[@]}" --structure lowrank --fraction 0.3125
+else
+	log "no Python with a CUDA torch (STRUCTFFN_TORCH_PYTHON, the plugin's, python3): no PyTorch reference"
+fi
+
+on decode && step "bench decode s lowrank 32%" 90 "$OUT/decode.jsonl" \
 	"$S" bench decode "${CUDA[@]}" -set "preset=s;structure=lowrank;fraction=0.3125" -batch 1,16,256 \
 	-min_time 100ms -min_reps 5 -json
+# Self-guided training's guided window (train_steps=40: 20 steps) against the plain model's same steps.
+on sgt && step "bench train s lowrank 32% sgt=steps, batch $BATCH, $DTYPE" 120 "$OUT/train.jsonl" \
+	"$S" bench train -set "$S_LOWRANK;sgt=steps;train_steps=40" "${CUDA[@]}" -peak_tflops "$PEAK_TFLOPS" -json
+# Where the dense step's time goes, by kind of work (model.Ablation variants; docs/PERFORMANCE.md); the
+# reference's CUDA-kernel profile above splits its step.
+on breakdown && step "bench breakdown s dense, batch $BATCH, $DTYPE" 150 "$OUT/breakdown.jsonl" \
+	"$S" bench breakdown "${CUDA[@]}" -set "$S_DENSE" -rounds 1 -steps 3 -min_time 1s -peak_tflops "$PEAK_TFLOPS" -json
+on ffn && step "bench ffn $DTYPE" 150 "$OUT/ffn.jsonl" \
+	"$S" bench ffn "${CUDA[@]}" -dtype "$DTYPE" -structures dense,lowrank,blockdense,blockshuffle -widths "$FFN_WIDTHS" -tokens "$FFN_TOKENS" -fractions 0.3125 \
+	-min_time 100ms -min_reps 3 -json
+if [ "$HAS_CHECK" = 1 ] && on checks; then
+	for st in dense blockdense blockshuffle monarch btt; do
+		step "check tiny $st" 30 "$OUT/checks.jsonl" "$S" check "${CUDA[@]}" -set "preset=tiny;structure=$st" -json
+	done
+	step "check tiny lowrank, TF32 off, tolerance 1e-4" 30 "$OUT/checks.jsonl" \
+		env NVIDIA_TF32_OVERRIDE=0 XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_enable_triton_gemm=false" \
+		"$S" check "${CUDA[@]}" -tolerance 1e-4 -json
+fi
 
 # --- 5. summary.txt ------------------------------------------------------------------------------------
 {
@@ -358,16 +413,37 @@ if checks:
         print("  %-12s %-6s max|dlogit| %.3g  |dloss| %.3g  tolerance %g%s" % (
             c["structure"], "OK" if c["ok"] else "NOT OK", c["max_logit_diff"], c["loss_diff"], c["tolerance"],
             "  (TF32 off)" if c["tolerance"] < 1e-3 else ""))
-train = rows("train.jsonl")
+def train_line(t):
+    return "  %-8s frac %.4g  %-8s batch %d x %d  %.0f tok/s  %.1f ms/step  MFU %.1f%%  loss %.3f  %d steps  %d params  [%s]" % (
+        t["structure"], t["fraction"], t.get("dtype", "float32"), t["batch"], t["ctx"], t["tok_per_s"],
+        t["ms_per_step"], 100 * t["mfu"], t["loss"], t["steps"], t["params"], t["backend"])
+
+train = [t for t in rows("train.jsonl") if not t.get("sgt")]
+ref = {t["structure"]: t for t in rows("reference.jsonl")}
 if train:
     print("bench train (s preset):")
     for t in train:
-        print("  %-8s frac %.4g  %-8s batch %d x %d  %.0f tok/s  %.1f ms/step  MFU %.1f%%  loss %.3f  %d steps  %d params" % (
-            t["structure"], t["fraction"], t.get("dtype", "float32"), t["batch"], t["ctx"], t["tok_per_s"],
-            t["ms_per_step"], 100 * t["mfu"], t["loss"], t["steps"], t["params"]))
+        print(train_line(t))
     by = {t["structure"]: t for t in train}
     if "dense" in by and "lowrank" in by and by["dense"]["tok_per_s"] > 0:
         print("  lowrank 32%% / dense: %.2fx tokens/s" % (by["lowrank"]["tok_per_s"] / by["dense"]["tok_per_s"]))
+if ref:
+    print("PyTorch reference (same model, step and dtype, eager, fused attention):")
+    for t in ref.values():
+        print(train_line(t))
+    for k, t in by.items() if train else []:
+        if k in ref and ref[k]["tok_per_s"] > 0:
+            print("  ours / PyTorch, %s: %.2fx tokens/s" % (k, t["tok_per_s"] / ref[k]["tok_per_s"]))
+for t in rows("train.jsonl"):
+    g = t.get("sgt")
+    if g:
+        print("SGT (%s, %d guided matrices): window of %d steps %.1f s against plain %.1f s; FLOP ratio %.3f, overhead %.2f" % (
+            g["mode"], g["matrices"], g["window_steps"], g["sgt_wall_s"], g["plain_wall_s"], g["flop_ratio"], g["overhead"]))
+for b in rows("breakdown.jsonl"):
+    m = b["model"]
+    print("breakdown of a %s step (%s, %.1f ms):" % (m["structure"], m["backend"], m["ms_per_step"]))
+    for r in b["rows"]:
+        print("  %-55s %8.2f ms  %5.1f%%" % (r["kind"], r["ms"], 100 * r["share"]))
 ffn = rows("ffn.jsonl")
 if ffn:
     print("bench ffn: %d cases; at the largest width and tokens measured:" % len(ffn))
@@ -386,7 +462,7 @@ if dec:
         print("  %-10s batch %4d  %8.3f ms  %10.0f tok/s" % (r["mode"], r["batch"], r["ms"], r["tok_per_s"]))
 EOF
 	fi
-	echo "files: check.json checks.jsonl train.jsonl ffn.jsonl decode.jsonl log.txt (stderr of every step)"
+	echo "files: check.json checks.jsonl train.jsonl reference.jsonl ffn.jsonl decode.jsonl breakdown.jsonl log.txt (stderr of every step)"
 	if [ "$FAILED" = 0 ] && ! grep -q '"ok":false' "$OUT/check.json" "$OUT/checks.jsonl" 2>/dev/null; then
 		echo "result: every step ran; every check OK"
 	else
