@@ -377,3 +377,68 @@ func BudgetGaps(size, reference string, gaps []scaling.BudgetGap) Figure {
 	}
 	return f
 }
+
+// CategoryGaps draws gaps of one budget (scaling.ByBudget, e.g. every structure at equal FLOPs) as
+// points with their 95% intervals, one x position per category and one series per variant, side by
+// side, with a dashed line at 0 (the reference): below it a family is better. split names a family's
+// category and variant (e.g. "btt32-cbs" → "btt32", "cbs"); categories and variants keep their first
+// order. A gap of one pair has no interval (no bar).
+func CategoryGaps(title, reference string, gaps []scaling.BudgetGap, split func(family string) (category, variant string)) Figure {
+	f := Lines(title, "", "loss difference (nats/token)", false, false)
+	cats := map[string]int{}
+	var names []string
+	type series struct {
+		t   *Trace
+		cat []string
+	}
+	bySeries := map[string]*series{}
+	var order []string
+	no := false
+	for _, g := range gaps {
+		cat, variant := split(g.Family)
+		if _, ok := cats[cat]; !ok {
+			cats[cat] = len(names)
+			names = append(names, cat)
+		}
+		s, ok := bySeries[variant]
+		if !ok {
+			name := variant
+			if name == "" {
+				name = "loss − " + reference
+			}
+			s = &series{t: &Trace{Type: "scatter", Mode: "markers", Name: name,
+				ErrorY: &ErrorBar{Type: "data", Symmetric: &no, Visible: true}, Marker: &Marker{Size: 10}}}
+			bySeries[variant], order = s, append(order, variant)
+		}
+		up, down := g.Hi-g.Mean, g.Mean-g.Lo
+		if math.IsNaN(up) || math.IsNaN(down) {
+			up, down = 0, 0
+		}
+		s.t.Y = append(s.t.Y, g.Mean)
+		s.t.ErrorY.Array, s.t.ErrorY.ArrayMinus = append(s.t.ErrorY.Array, up), append(s.t.ErrorY.ArrayMinus, down)
+		s.cat = append(s.cat, cat)
+	}
+	width := 0.5 // of each category's slot, shared by the variants
+	for i, v := range order {
+		s := bySeries[v]
+		off := 0.0
+		if len(order) > 1 {
+			off = -width/2 + width*float64(i)/float64(len(order)-1)
+		}
+		for _, c := range s.cat {
+			s.t.X = append(s.t.X, float64(cats[c])+off)
+		}
+		s.t.Marker.Color = palette[i%len(palette)]
+		f.Data = append(f.Data, *s.t)
+	}
+	if len(names) > 0 {
+		f.Data = append(f.Data, Trace{Type: "scatter", Mode: "lines", Name: reference, X: []float64{-0.5, float64(len(names)) - 0.5},
+			Y: []float64{0, 0}, Line: &Line{Dash: "dash", Color: "#888"}})
+	}
+	f.Layout.XAxis.TickVals = make([]float64, len(names))
+	for i := range names {
+		f.Layout.XAxis.TickVals[i] = float64(i)
+	}
+	f.Layout.XAxis.TickText = names
+	return f
+}

@@ -2,6 +2,7 @@ package plot
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -164,5 +165,35 @@ func TestBudgetCharts(t *testing.T) {
 	e := g.Data[0].ErrorY
 	if math.Abs(e.Array[1]-0.04) > 1e-12 || math.Abs(e.ArrayMinus[1]-0.03) > 1e-12 || *e.Symmetric {
 		t.Errorf("gap error bars %+v", e)
+	}
+}
+
+func TestCategoryGaps(t *testing.T) {
+	gaps := []scaling.BudgetGap{
+		{Family: "btt32", Pairs: 3, Mean: -0.15, Lo: -0.2, Hi: -0.1},
+		{Family: "btt32-cbs", Pairs: 3, Mean: -0.17, Lo: -0.25, Hi: -0.12},
+		{Family: "lowrank32", Pairs: 1, Mean: -0.12, Lo: math.NaN(), Hi: math.NaN()},
+	}
+	split := func(f string) (string, string) {
+		c, ok := strings.CutSuffix(f, "-cbs")
+		if ok {
+			return c, "cbs"
+		}
+		return c, "paper"
+	}
+	f := CategoryGaps("gaps", "dense", gaps, split)
+	if len(f.Data) != 3 || f.Data[0].Name != "paper" || f.Data[1].Name != "cbs" || f.Data[2].Name != "dense" {
+		t.Fatalf("traces %+v", f.Data)
+	}
+	paper, cbs := f.Data[0], f.Data[1]
+	// btt32 at x=0 (paper left of cbs), lowrank32 at x=1; one pair: no bar.
+	if len(paper.X) != 2 || paper.X[0] >= cbs.X[0] || paper.X[1] <= 0.5 || paper.ErrorY.Array[1] != 0 {
+		t.Errorf("paper trace %+v", paper)
+	}
+	if math.Abs(cbs.ErrorY.Array[0]-0.05) > 1e-12 || math.Abs(cbs.ErrorY.ArrayMinus[0]-0.08) > 1e-12 {
+		t.Errorf("cbs bars %+v", cbs.ErrorY)
+	}
+	if fmt.Sprint(f.Layout.XAxis.TickText) != "[btt32 lowrank32]" || fmt.Sprint(f.Layout.XAxis.TickVals) != "[0 1]" {
+		t.Errorf("axis %+v", f.Layout.XAxis)
 	}
 }

@@ -149,6 +149,10 @@ type Axis struct {
 	AutoRange   any     `json:"autorange,omitempty"` // "reversed" for matrix rows top-down
 	ScaleAnchor string  `json:"scaleanchor,omitempty"`
 	DTick       float64 `json:"dtick,omitempty"` // tick spacing (1: whole numbers)
+	// TickVals and TickText label positions of a numeric axis with names (a categorical axis drawn
+	// on numbers, so that several series can sit side by side at each name).
+	TickVals []float64 `json:"tickvals,omitempty"`
+	TickText []string  `json:"ticktext,omitempty"`
 }
 
 // Grid lays out subplots (unused by the helpers here; kept for hand-built figures).
