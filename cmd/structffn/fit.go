@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -14,7 +15,7 @@ import (
 // family, with bootstrap intervals on α, the slope difference from the reference family, where the
 // curves cross, and an iso-FLOP table.
 func runFit(args []string) error {
-	fs := newFlagSet("fit", "[-results FILE] [-reference FAMILY] [-samples N] [-seed S] [-budgets LIST] [-by_budget] [-json]")
+	fs := newFlagSet("fit", "[-results FILE] [-reference FAMILY] [-samples N] [-seed S] [-budgets LIST] [-by_budget [-pair_suffix S]] [-json]")
 	results := fs.String("results", "results/scaling-cpu/results.jsonl", "results.jsonl written by structffn sweep (several, comma-separated, are read as one)")
 	reference := fs.String("reference", "dense", "family the others are compared with")
 	samples := fs.Int("samples", 2000, "bootstrap draws per family (residual bootstrap)")
@@ -22,6 +23,7 @@ func runFit(args []string) error {
 	budgets := fs.String("budgets", "", "training FLOP budgets for the iso-FLOP table (default: the smallest, middle and largest measured, and 10× and 100× the largest)")
 	asJSON := fs.Bool("json", false, "print the fits as JSON")
 	byBudget := fs.Bool("by_budget", false, "instead of fits: each family's loss per size and budget (tokens per parameter, or FLOPs) over its seeds, and its gap to the reference paired by seed (sweeps with -tokens_per_param or -flops)")
+	pairSuffix := fs.String("pair_suffix", "", "with -by_budget: also pair each family ending in this suffix with the same family without it, seed by seed (e.g. -cbs: what lr_scaling=cbs changes per structure)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,7 +45,18 @@ func runFit(args []string) error {
 		}
 		fmt.Fprintf(stdout, "%d runs from %s by size and budget; gaps to %s paired by seed\n\n", len(rs), *results, *reference)
 		fmt.Fprint(stdout, scaling.BudgetMarkdown(stats, gaps, *reference))
+		if *pairSuffix != "" {
+			pairs := scaling.SuffixGaps(rs, *pairSuffix)
+			if len(pairs) == 0 {
+				return fmt.Errorf("-pair_suffix %s: no family ending in %q has a twin without it", *pairSuffix, *pairSuffix)
+			}
+			fmt.Fprintf(stdout, "\nEach family ending in %s against the same family without it, paired by seed\n\n", *pairSuffix)
+			fmt.Fprint(stdout, scaling.SuffixMarkdown(pairs, *pairSuffix))
+		}
 		return nil
+	}
+	if *pairSuffix != "" {
+		return errors.New("-pair_suffix: only with -by_budget")
 	}
 	fits, err := scaling.Analyze(rs, *reference, *samples, *seed)
 	if err != nil {

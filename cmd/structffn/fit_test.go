@@ -43,6 +43,7 @@ func TestFit(t *testing.T) {
 		for _, r := range []map[string]any{
 			{"name": fmt.Sprintf("4x64-dense-t2-s%d", seed), "preset": "4x64", "seed": seed, "tokens_per_param": 2, "train_flops": 8e11, "val_loss": 4.0},
 			{"name": fmt.Sprintf("4x64-lowrank32-t2-s%d", seed), "preset": "4x64", "seed": seed, "tokens_per_param": 2, "train_flops": 6e11, "val_loss": 4.0 - d},
+			{"name": fmt.Sprintf("4x64-lowrank32-cbs-t2-s%d", seed), "preset": "4x64", "seed": seed, "tokens_per_param": 2, "train_flops": 6e11, "val_loss": 3.99 - d},
 		} {
 			js, _ := json.Marshal(r)
 			tb.Write(append(js, '\n'))
@@ -54,6 +55,11 @@ func TestFit(t *testing.T) {
 	out, _, err = captureAll(t, func() error { return runFit([]string{"-results", tpp, "-by_budget"}) })
 	if err != nil || !strings.Contains(out, "| 4x64 | 2 | lowrank32 | 0.75x | -0.1100 (") || !strings.Contains(out, "| lower |") {
 		t.Errorf("-by_budget: %v\n%s", err, out)
+	}
+	// -pair_suffix: each "-cbs" family against its twin without it, paired by seed.
+	out, _, err = captureAll(t, func() error { return runFit([]string{"-results", tpp, "-by_budget", "-pair_suffix", "-cbs"}) })
+	if err != nil || !strings.Contains(out, "| 4x64 | 2 | lowrank32-cbs | -0.0100 (") {
+		t.Errorf("-pair_suffix -cbs: %v\n%s", err, out)
 	}
 	out, _, err = captureAll(t, func() error { return runFit([]string{"-results", path, "-samples", "50", "-json"}) })
 	var rows []map[string]any
@@ -69,6 +75,8 @@ func TestFit(t *testing.T) {
 		{[]string{"-results", path, "-samples", "3"}, "-samples 3"},
 		{[]string{"-results", path, "-budgets", "x"}, "-budgets"},
 		{[]string{"-results", path, "-by_budget"}, "no run planned from a token or FLOP budget"},
+		{[]string{"-results", path, "-pair_suffix", "-cbs"}, "-pair_suffix: only with -by_budget"},
+		{[]string{"-results", tpp, "-by_budget", "-pair_suffix", "-nosuch"}, `no family ending in "-nosuch" has a twin`},
 	} {
 		_, _, err := captureAll(t, func() error { return runFit(tc.args) })
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {

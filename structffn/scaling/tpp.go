@@ -3,6 +3,7 @@ package scaling
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -164,6 +165,46 @@ func BudgetMarkdown(stats []BudgetStats, gaps []BudgetGap, reference string) str
 			gap = fmt.Sprintf("%+.4f, no interval (1 pair)", g.Mean)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %.2fx | %s | %s |\n", g.Size, budgetName(g.TokensPerParam, g.FLOPsBudget), g.Family, g.FLOPsRatio, gap, g.Verdict())
+	}
+	return b.String()
+}
+
+// SuffixGaps pairs every family that ends in suffix (e.g. "lowrank32-cbs" for suffix "-cbs") with the
+// family without it ("lowrank32"), seed by seed at each size and budget, as ByBudget pairs a family
+// with its reference: what one setting changes, structure by structure. Gaps are ordered by size,
+// budget and family; a family whose twin has no run is left out.
+func SuffixGaps(results []Result, suffix string) []BudgetGap {
+	bases := map[string]bool{}
+	for _, r := range results {
+		if base, ok := strings.CutSuffix(Family(r), suffix); ok && base != "" {
+			bases[base] = true
+		}
+	}
+	var gaps []BudgetGap
+	for _, base := range slices.Sorted(maps.Keys(bases)) {
+		twins := slices.DeleteFunc(slices.Clone(results), func(r Result) bool {
+			f := Family(r)
+			return f != base && f != base+suffix
+		})
+		_, g := ByBudget(twins, base)
+		gaps = append(gaps, g...)
+	}
+	slices.SortStableFunc(gaps, func(a, b BudgetGap) int {
+		return cmp.Or(strings.Compare(a.Size, b.Size), cmp.Compare(a.TokensPerParam, b.TokensPerParam), cmp.Compare(a.FLOPsBudget, b.FLOPsBudget))
+	})
+	return gaps
+}
+
+// SuffixMarkdown renders SuffixGaps as a markdown table.
+func SuffixMarkdown(gaps []BudgetGap, suffix string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| size | budget | family | loss − the same family without %s (mean, 95%% CI over seeds) | verdict |\n|---|---|---|---|---|\n", suffix)
+	for _, g := range gaps {
+		gap := fmt.Sprintf("%+.4f (%+.4f, %+.4f), %d pairs", g.Mean, g.Lo, g.Hi, g.Pairs)
+		if g.Pairs < 2 {
+			gap = fmt.Sprintf("%+.4f, no interval (1 pair)", g.Mean)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", g.Size, budgetName(g.TokensPerParam, g.FLOPsBudget), g.Family, gap, g.Verdict())
 	}
 	return b.String()
 }

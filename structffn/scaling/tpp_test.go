@@ -85,3 +85,25 @@ func TestByBudgetFLOPBudgets(t *testing.T) {
 		t.Errorf("markdown:\n%s", md)
 	}
 }
+
+// TestSuffixGaps: each "-cbs" family is paired with its twin without the suffix, seed by seed (a
+// seed the twin lacks is left out), and a family without a twin is left out.
+func TestSuffixGaps(t *testing.T) {
+	run := func(name string, seed int, loss float64) Result {
+		return Result{Name: name, Preset: "4x64", Budget: 4.12e12, Seed: seed, ValLoss: loss, TrainFLOPs: 4.12e12, Tokens: 1000}
+	}
+	rs := []Result{
+		run("4x64-dense-c4.12e12-s0", 0, 3.10),
+		run("4x64-btt32-c4.12e12-s0", 0, 3.00), run("4x64-btt32-c4.12e12-s1", 1, 2.90),
+		run("4x64-btt32-cbs-c4.12e12-s0", 0, 2.95), run("4x64-btt32-cbs-c4.12e12-s1", 1, 2.93), run("4x64-btt32-cbs-c4.12e12-s2", 2, 2.5),
+		run("4x64-lowrank32-c4.12e12-s0", 0, 3.00),
+		run("4x64-monarch32-cbs-c4.12e12-s0", 0, 2.9), // no twin
+	}
+	gaps := SuffixGaps(rs, "-cbs")
+	if len(gaps) != 1 || gaps[0].Family != "btt32-cbs" || gaps[0].Pairs != 2 || math.Abs(gaps[0].Mean+0.01) > 1e-12 {
+		t.Fatalf("gaps %+v", gaps)
+	}
+	if md := SuffixMarkdown(gaps, "-cbs"); !strings.Contains(md, "| 4x64 | 4.12e+12 FLOPs | btt32-cbs | -0.0100 (") {
+		t.Errorf("markdown:\n%s", md)
+	}
+}
