@@ -157,6 +157,9 @@ func runBenchTrain(args []string) error {
 	if *peak == 0 {
 		*peak = backend.PeakTFLOPs(config)
 	}
+	if *reference {
+		oneDevice(ctx)
+	}
 	if *reference && (train.Param[int](ctx, train.ParamDevices) != 1 || train.Param[int](ctx, train.ParamGradAccum) != 1) {
 		return errors.New("-reference: the PyTorch reference runs its steps on one device in one batch: drop -reference, or the devices and grad_accum settings")
 	}
@@ -178,6 +181,9 @@ func runBenchTrain(args []string) error {
 	r, err := bench.Train(b, config, ctx, *warmup, *steps, *minTime, *peak)
 	if err != nil {
 		return err
+	}
+	if r.DevicesChosen != "" {
+		fmt.Fprintln(stderr, r.DevicesChosen)
 	}
 	printTrain(r, *asJSON)
 	if !*reference {
@@ -432,6 +438,9 @@ func runBenchBreakdown(args []string) error {
 	if _, err := train.ApplySettings(ctx, *settings); err != nil {
 		return err
 	}
+	if *reference {
+		oneDevice(ctx)
+	}
 	b, config, err := newBackend(train.BackendName(ctx, *backendName))
 	if err != nil {
 		return err
@@ -548,4 +557,12 @@ func referenceBreakdown(script string, ctx *context.Context, ours bench.Breakdow
 	}
 	res.Model, res.Rows, res.Rounds = best[bench.VariantFull], bench.BreakdownKinds(ms), rounds
 	return res, nil
+}
+
+// oneDevice sets devices=1 where ctx leaves the choice to measurement (devices=0): a comparison with
+// the PyTorch reference runs both sides on one device.
+func oneDevice(ctx *context.Context) {
+	if train.Param[int](ctx, train.ParamDevices) == train.DevicesAuto {
+		ctx.SetParam(train.ParamDevices, 1)
+	}
 }

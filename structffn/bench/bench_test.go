@@ -237,7 +237,7 @@ func TestBreakdown(t *testing.T) {
 
 func TestRecoverAs(t *testing.T) {
 	run := func(panicWith any) (err error) {
-		defer recoverAs(&err, "bench test")
+		defer train.RecoverAs(&err, "bench test")
 		if panicWith != nil {
 			panic(panicWith)
 		}

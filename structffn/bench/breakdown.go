@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/structffn/structffn/structffn/data"
 	"github.com/structffn/structffn/structffn/model"
 	"github.com/structffn/structffn/structffn/train"
 )
@@ -92,9 +93,13 @@ func BreakdownKinds(ms map[string]float64) []BreakdownRow {
 // and minTime), and splits the step by kind of work (BreakdownKinds). The fastest round of each
 // variant counts: the machine's other load only ever slows a round down.
 func Breakdown(backend backends.Backend, backendName string, ctx *context.Context, minSteps int, minTime time.Duration, rounds int, peakTFLOPs float64) (res BreakdownResult, err error) {
-	defer recoverAs(&err, "bench breakdown")
+	defer train.RecoverAs(&err, "bench breakdown")
 	cfg, err := train.ModelConfig(ctx)
 	if err != nil {
+		return res, err
+	}
+	ctx = ctx.Checked(false)
+	if _, err := train.ResolveDevices(backend, backendName, ctx, cfg, data.DefaultCacheDir(), nil); err != nil {
 		return res, err
 	}
 	names := []string{VariantFull}
@@ -136,7 +141,7 @@ func Breakdown(backend backends.Backend, backendName string, ctx *context.Contex
 func timeVariant(backend backends.Backend, backendName string, ctx *context.Context, cfg model.Config, name string,
 	minSteps int, minTime time.Duration, peakTFLOPs float64) (BreakdownVariant, TrainResult, error) {
 	v := BreakdownVariant{Name: name}
-	fresh := freshContext(ctx)
+	fresh := train.FreshContext(ctx)
 	var step func(in, tg []int32) error
 	var st *train.Stepper
 	if name == VariantOverhead {
@@ -163,7 +168,7 @@ func timeVariant(backend backends.Backend, backendName string, ctx *context.Cont
 			return err
 		}
 	}
-	batch := randomBatches(cfg)
+	batch := train.RandomBatches(cfg)
 	t0 := time.Now()
 	if err := step(batch()); err != nil {
 		return v, TrainResult{}, err
@@ -203,7 +208,7 @@ func overheadStep(backend backends.Backend, ctx *context.Context, cfg model.Conf
 	if err != nil {
 		panic(err)
 	}
-	in, tg := randomBatches(cfg)()
+	in, tg := train.RandomBatches(cfg)()
 	if _, err := st.TrainStep(false, in, tg, nil); err != nil {
 		panic(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
+	"github.com/structffn/structffn/structffn/train"
 )
 
 // CheckResult compares one model's forward pass on two backends: the largest logit difference and
@@ -46,7 +47,7 @@ func (c CheckResult) String() string {
 // what the reference does. Accelerators may multiply float32 in reduced precision (TF32), hence the
 // tolerance on logits, which are O(1).
 func CheckBackends(ref, test backends.Backend, refName, testName string, cfg model.Config, batch int, seed uint64, tolerance float64) (res CheckResult, err error) {
-	defer recoverAs(&err, fmt.Sprintf("check %s", testName))
+	defer train.RecoverAs(&err, fmt.Sprintf("check %s", testName))
 	res = CheckResult{Preset: cfg.Name, Structure: cfg.Structure.String(), Reference: refName, Backend: testName,
 		Tokens: batch * cfg.Context, Tolerance: tolerance, Parameters: cfg.Params().Total}
 	rng := rand.New(rand.NewPCG(seed, 7))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
+	"github.com/structffn/structffn/structffn/train"
 )
 
 // Decoding modes: which weights run a decoding step.
@@ -64,7 +65,7 @@ type DecodeMode struct {
 // modes of a case are timed in turns (one step each per round, median per mode), so that drift on a
 // shared machine hits them alike. report, when not nil, gets each result as it is measured.
 func Decode(backendName string, cfg model.Config, modes []DecodeMode, cases []DecodeCase, timing Timing, report func(DecodeResult)) (results []DecodeResult, err error) {
-	defer recoverAs(&err, "bench decode")
+	defer train.RecoverAs(&err, "bench decode")
 	rng := rand.New(rand.NewPCG(5, 5))
 	tokens := func(batch, n int) [][]int32 {
 		out := make([][]int32, batch)

@@ -140,7 +140,7 @@ func RunFFN(backend backends.Backend, backendName string, cases []FFNCase, timin
 
 // MeasureFFN times one case on random weights and inputs; the median of the timed runs is reported.
 func MeasureFFN(backend backends.Backend, c FFNCase, timing Timing) (r FFNResult, err error) {
-	defer recoverAs(&err, fmt.Sprintf("FFN %s %s d=%d tokens=%d %s", c.Structure, linear.FractionName(c.Fraction), c.Width, c.Tokens, c.Pass))
+	defer train.RecoverAs(&err, fmt.Sprintf("FFN %s %s d=%d tokens=%d %s", c.Structure, linear.FractionName(c.Fraction), c.Width, c.Tokens, c.Pass))
 	rank, nblocks := 0, 0
 	if c.Structure != linear.Dense {
 		if rank, nblocks, err = linear.SizeFor(c.Structure, c.Width, c.FFN, c.Fraction); err != nil {

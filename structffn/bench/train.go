@@ -2,12 +2,12 @@ package bench
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/structffn/structffn/structffn/data"
 	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/model"
 	"github.com/structffn/structffn/structffn/train"
@@ -29,9 +29,11 @@ type TrainResult struct {
 	PeakTFLOPs float64 `json:"peak_tflops"`
 	Loss       float64 `json:"loss"` // Last measured step's loss (a sanity check, random tokens).
 	Steps      int     `json:"steps"`
-	Dtype      string  `json:"dtype"`      // Activation dtype (-set dtype): float32, or bfloat16 with float32 master weights.
-	Devices    int     `json:"devices"`    // Devices each batch is split over (-set devices, data parallel).
-	GradAccum  int     `json:"grad_accum"` // Micro-batches per optimizer step (-set grad_accum).
+	Dtype      string  `json:"dtype"`   // Activation dtype (-set dtype): float32, or bfloat16 with float32 master weights.
+	Devices    int     `json:"devices"` // Devices each batch is split over (-set devices, data parallel).
+	// DevicesChosen, with -set devices=0, says what was chosen and from which measurements.
+	DevicesChosen string `json:"devices_chosen,omitempty"`
+	GradAccum     int    `json:"grad_accum"` // Micro-batches per optimizer step (-set grad_accum).
 	// SGT, for TrainSGT, compares the guided window with the plain model's same steps; the
 	// throughput fields above are then the SGT run's over its window, compilation included.
 	SGT *SGTResult `json:"sgt,omitempty"`
@@ -55,44 +57,30 @@ type TrainResult struct {
 // least minSteps steps and minTime. The steps are train.Run's (train.Stepper: its optimizer,
 // clipping, schedule, grad_accum and devices); SGT settings are ignored (TrainSGT times them).
 func Train(backend backends.Backend, backendName string, ctx *context.Context, warmup, minSteps int, minTime time.Duration, peakTFLOPs float64) (res TrainResult, err error) {
-	defer recoverAs(&err, "bench train")
+	defer train.RecoverAs(&err, "bench train")
 	cfg, err := train.ModelConfig(ctx)
 	if err != nil {
 		return res, err
 	}
 	ctx = ctx.Checked(false)
+	choice, err := train.ResolveDevices(backend, backendName, ctx, cfg, data.DefaultCacheDir(), nil)
+	if err != nil {
+		return res, err
+	}
 	st, err := train.NewStepper(backend, backendName, ctx, cfg, train.NewAdamW(ctx, cfg.PeakLR, int64(warmup+minSteps)*1000), nil)
 	if err != nil {
 		return res, err
 	}
-	batch := randomBatches(cfg)
-	step := func() (float64, error) {
-		in, tg := batch()
-		return st.TrainStep(false, in, tg, nil)
+	t, err := train.TimeSteps(st, warmup, minSteps, minTime)
+	if err != nil {
+		return res, err
 	}
-	first := 0.0
-	for i := range max(1, warmup) {
-		t0 := time.Now()
-		if _, err := step(); err != nil {
-			return res, err
-		}
-		if i == 0 {
-			first = time.Since(t0).Seconds()
-		}
-	}
-	var loss float64
-	steps := 0
-	start := time.Now()
-	for steps < max(1, minSteps) || time.Since(start) < minTime {
-		if loss, err = step(); err != nil {
-			return res, err
-		}
-		steps++
-	}
-	elapsed := time.Since(start).Seconds()
 	res = describe(cfg, ctx, st, backendName, peakTFLOPs)
-	res.MsPerStep, res.TokPerS, res.Loss, res.Steps = elapsed*1000/float64(steps), float64(steps)*float64(cfg.TokensPerStep())/elapsed, loss, steps
-	res.FirstStepS = first
+	res.MsPerStep, res.TokPerS, res.Loss, res.Steps = t.MsPerStep(), t.TokPerS(), t.Loss, t.Steps
+	res.FirstStepS = t.FirstStep.Seconds()
+	if choice != nil {
+		res.DevicesChosen = choice.String()
+	}
 	if peakTFLOPs > 0 {
 		res.MFU = res.TokPerS * float64(cfg.TrainFLOPsPerToken()) / (peakTFLOPs * 1e12)
 	}
@@ -113,20 +101,6 @@ func describe(cfg model.Config, ctx *context.Context, st *train.Stepper, backend
 		res.Fraction = 1
 	}
 	return res
-}
-
-// randomBatches returns a generator of random training batches of cfg's shape (token ids and
-// targets, [batch·context] each), the same sequence on every call of randomBatches.
-func randomBatches(cfg model.Config) func() (inputs, targets []int32) {
-	r := rand.New(rand.NewPCG(3, 3))
-	ids := func() []int32 {
-		v := make([]int32, cfg.Batch*cfg.Context)
-		for i := range v {
-			v[i] = int32(r.IntN(cfg.Vocab))
-		}
-		return v
-	}
-	return func() ([]int32, []int32) { return ids(), ids() }
 }
 
 // SGTResult is self-guided training's guided window timed against the plain structured model over
@@ -159,7 +133,7 @@ type SGTResult struct {
 // from a fresh model and compilation included, then the plain structured model over the same
 // number of steps the same way. The steps are train.Run's (train.SGTSteps, the same graph choice).
 func TrainSGT(backend backends.Backend, backendName string, ctx *context.Context, peakTFLOPs float64) (res TrainResult, err error) {
-	defer recoverAs(&err, "bench train")
+	defer train.RecoverAs(&err, "bench train")
 	cfg, err := train.ModelConfig(ctx)
 	if err != nil {
 		return res, err
@@ -178,14 +152,18 @@ func TrainSGT(backend backends.Backend, backendName string, ctx *context.Context
 	}
 	total := sgt.Plan.TotalSteps
 	seed := uint64(train.Param[int](ctx, train.ParamSeed))
+	ctx = ctx.Checked(false)
+	if _, err := train.ResolveDevices(backend, backendName, ctx, cfg, data.DefaultCacheDir(), nil); err != nil {
+		return res, err
+	}
 
 	// The plain structured model over the window's steps, from scratch.
-	plainCtx := freshContext(ctx)
+	plainCtx := train.FreshContext(ctx)
 	plain, err := train.NewStepper(backend, backendName, plainCtx, cfg, train.NewAdamW(plainCtx, cfg.PeakLR, total), nil)
 	if err != nil {
 		return res, err
 	}
-	batch := randomBatches(cfg)
+	batch := train.RandomBatches(cfg)
 	start := time.Now()
 	for range window {
 		in, tg := batch()
@@ -196,7 +174,7 @@ func TrainSGT(backend backends.Backend, backendName string, ctx *context.Context
 	plainWall := time.Since(start).Seconds()
 
 	// The same steps with SGT, as train.Run takes them.
-	sgtCtx := freshContext(ctx)
+	sgtCtx := train.FreshContext(ctx)
 	st, err := train.NewStepper(backend, backendName, sgtCtx, cfg, train.NewAdamW(sgtCtx, cfg.PeakLR, total), sgt.Guides())
 	if err != nil {
 		return res, err
@@ -205,7 +183,7 @@ func TrainSGT(backend backends.Backend, backendName string, ctx *context.Context
 	if err != nil {
 		return res, err
 	}
-	batch = randomBatches(cfg)
+	batch = train.RandomBatches(cfg)
 	var loss float64
 	start = time.Now()
 	for step := range window {
@@ -235,19 +213,4 @@ func TrainSGT(backend backends.Backend, backendName string, ctx *context.Context
 		res.MFU = expected / sgtWall / (peakTFLOPs * 1e12)
 	}
 	return res, nil
-}
-
-// freshContext is a context with ctx's hyperparameters and no variables (a model built from scratch).
-func freshContext(ctx *context.Context) *context.Context {
-	fresh := context.New()
-	ctx.EnumerateParams(func(scope, key string, value any) { fresh.InAbsPath(scope).SetParam(key, value) })
-	return fresh.Checked(false)
-}
-
-// recoverAs, deferred, turns a panic of the graph code (GoMLX reports shape and backend errors by
-// panicking) into *err, prefixed with what was being done.
-func recoverAs(err *error, what string) {
-	if e := recover(); e != nil {
-		*err = fmt.Errorf("%s: %v", what, e)
-	}
 }

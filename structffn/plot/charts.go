@@ -435,6 +435,8 @@ func CategoryGaps(title, reference string, gaps []scaling.BudgetGap, split func(
 		f.Data = append(f.Data, Trace{Type: "scatter", Mode: "lines", Name: reference, X: []float64{-0.5, float64(len(names)) - 0.5},
 			Y: []float64{0, 0}, Line: &Line{Dash: "dash", Color: "#888"}})
 	}
+	noZero := false
+	f.Layout.XAxis.ZeroLine = &noZero
 	f.Layout.XAxis.TickVals = make([]float64, len(names))
 	for i := range names {
 		f.Layout.XAxis.TickVals[i] = float64(i)

@@ -193,7 +193,8 @@ func TestCategoryGaps(t *testing.T) {
 	if math.Abs(cbs.ErrorY.Array[0]-0.05) > 1e-12 || math.Abs(cbs.ErrorY.ArrayMinus[0]-0.08) > 1e-12 {
 		t.Errorf("cbs bars %+v", cbs.ErrorY)
 	}
-	if fmt.Sprint(f.Layout.XAxis.TickText) != "[btt32 lowrank32]" || fmt.Sprint(f.Layout.XAxis.TickVals) != "[0 1]" {
-		t.Errorf("axis %+v", f.Layout.XAxis)
+	if fmt.Sprint(f.Layout.XAxis.TickText) != "[btt32 lowrank32]" || fmt.Sprint(f.Layout.XAxis.TickVals) != "[0 1]" ||
+		f.Layout.XAxis.ZeroLine == nil || *f.Layout.XAxis.ZeroLine {
+		t.Errorf("axis %+v: want names at 0 and 1 and no zero line through the first", f.Layout.XAxis)
 	}
 }

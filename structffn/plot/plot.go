@@ -153,6 +153,9 @@ type Axis struct {
 	// on numbers, so that several series can sit side by side at each name).
 	TickVals []float64 `json:"tickvals,omitempty"`
 	TickText []string  `json:"ticktext,omitempty"`
+	// ZeroLine, when set to false, hides the line plotly draws at 0 (on a categorical axis drawn on
+	// numbers, 0 is the first category, not a value).
+	ZeroLine *bool `json:"zeroline,omitempty"`
 }
 
 // Grid lays out subplots (unused by the helpers here; kept for hand-built figures).

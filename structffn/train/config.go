@@ -114,7 +114,7 @@ var defaults = map[string]setting{
 	ParamTrainSteps:   numOr0(0, 1, unbounded, "the preset's token budget"), // Total optimizer steps (0: the preset's token budget / tokens per step).
 	ParamBatch:        numOr0(0, 1, unbounded, "the preset's"),              // Sequences per step (0: the preset's).
 	ParamGradAccum:    num(1, 1, unbounded),                                 // Micro-batches per step: the batch runs in this many equal parts whose gradients are averaged (memory-limited devices; same updates).
-	ParamDevices:      num(1, 1, unbounded),                                 // Data parallel: each batch is split over this many devices of the backend (XLA SPMD partitioning; same updates as one device).
+	ParamDevices:      numOr0(0, 1, unbounded, "chosen by measurement"),     // Data parallel: each batch is split over this many devices of the backend (XLA SPMD partitioning; same updates as one device); 0: timed per model and machine, and cached (ResolveDevices).
 	ParamLearningRate: numOr0(0.0, 1e-12, unbounded, "the preset's"),        // Peak learning rate (0: the preset's).
 	ParamWarmup:       num(0.1, 0, 1),                                       // Linear warm-up over this fraction of the steps.
 	ParamMinLR:        num(0.1, 0, 1),                                       // Cosine decays to this fraction of the peak.

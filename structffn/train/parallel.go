@@ -32,6 +32,8 @@ func NewDataParallel(b backends.Backend, name string, devices, batch, accum int)
 	switch {
 	case devices == 1:
 		return nil, nil
+	case devices == DevicesAuto:
+		return nil, fmt.Errorf("-set devices=0 (chosen by measurement) was not resolved: call train.ResolveDevices before building the steps")
 	case devices < 1:
 		return nil, fmt.Errorf("-set devices=%d: must be 1 (one device) or more", devices)
 	case accum > 1:

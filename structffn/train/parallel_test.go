@@ -98,7 +98,7 @@ func TestDataParallelErrors(t *testing.T) {
 	corpus := testCorpus(t)
 	for _, tc := range []struct{ settings, want string }{
 		{"devices=2", "backend go has 1 device(s); the pure-Go backend has one device"},
-		{"devices=0", "-set devices=0: allowed an integer from 1 up"},
+		{"devices=-1", "-set devices=-1: allowed an integer from 1 up, or 0 (chosen by measurement)"},
 		{"devices=3", "-set devices=3 must divide the batch (8 sequences): -set batch=9"},
 		{"devices=2;grad_accum=2", "gradient accumulation is not combined with distributed steps"},
 	} {

@@ -93,6 +93,15 @@ func setup(ctx *context.Context, opts Options) (_ *runState, err error) {
 	if err != nil {
 		return nil, err
 	}
+	cacheDir := opts.CacheDir
+	if cacheDir == "" {
+		cacheDir = data.DefaultCacheDir()
+	}
+	if choice, err := ResolveDevices(opts.Backend, opts.BackendName, ctx, r.cfg, cacheDir, nil); err != nil {
+		return nil, err
+	} else if choice != nil {
+		fmt.Fprintln(opts.Log, choice)
+	}
 	if err := checkMemory(r.cfg, Param[int](ctx, ParamGradAccum), Param[int](ctx, ParamDevices), dtype.Size(), opts.BackendName); err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 
 	"github.com/structffn/structffn/internal/errline"
+	"github.com/structffn/structffn/structffn/data"
 	"github.com/structffn/structffn/structffn/guide"
 	"github.com/structffn/structffn/structffn/linear"
 	"github.com/structffn/structffn/structffn/model"
@@ -62,8 +63,9 @@ const (
 const accumulatorScope = "/acc_grads"
 
 // NewStepper prepares the steps of the model cfg whose weights and hyperparameters are in ctx, on
-// backend b (named name): ctx's dtype, grad_accum and devices settings, the optimizer opt, and
-// guides for the guided graph (nil without SGT; its UpdateMask becomes opt's).
+// backend b (named name): ctx's dtype, grad_accum and devices settings (devices=0 resolved by
+// ResolveDevices, cached in data.DefaultCacheDir(), unless the caller resolved it first to say so),
+// the optimizer opt, and guides for the guided graph (nil without SGT; its UpdateMask becomes opt's).
 func NewStepper(b backends.Backend, name string, ctx *context.Context, cfg model.Config, opt *AdamW, guides *guide.Guides) (*Stepper, error) {
 	dtype, err := ComputeDtype(ctx)
 	if err != nil {
@@ -72,6 +74,9 @@ func NewStepper(b backends.Backend, name string, ctx *context.Context, cfg model
 	accum := Param[int](ctx, ParamGradAccum)
 	if accum < 1 || cfg.Batch%accum != 0 {
 		return nil, fmt.Errorf("-set grad_accum=%d must be a positive divisor of the batch (%d sequences)", accum, cfg.Batch)
+	}
+	if _, err := ResolveDevices(b, name, ctx, cfg, data.DefaultCacheDir(), nil); err != nil {
+		return nil, err
 	}
 	parallel, err := NewDataParallel(b, name, Param[int](ctx, ParamDevices), cfg.Batch, accum)
 	if err != nil {
