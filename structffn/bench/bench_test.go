@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -232,28 +231,5 @@ func TestBreakdown(t *testing.T) {
 	}
 	if full := res.Variants[0].MsPerStep; res.Variants[0].Name != VariantFull || math.Abs(sum-full) > 1e-9*full {
 		t.Errorf("rows sum to %g ms, the full step is %g", sum, full)
-	}
-}
-
-func TestRecoverAs(t *testing.T) {
-	run := func(panicWith any) (err error) {
-		defer train.RecoverAs(&err, "bench test")
-		if panicWith != nil {
-			panic(panicWith)
-		}
-		return nil
-	}
-	for _, tc := range []struct {
-		panicWith any
-		want      string
-	}{
-		{nil, ""},
-		{"shape mismatch", "bench test: shape mismatch"},
-		{errors.New("backend gone"), "bench test: backend gone"},
-	} {
-		err := run(tc.panicWith)
-		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && got != tc.want {
-			t.Errorf("panic(%v): err %v, want %q", tc.panicWith, err, tc.want)
-		}
 	}
 }
