@@ -64,13 +64,7 @@ func TestChooseDevices(t *testing.T) {
 // takes the fastest past the margin, writes it to the cache, and reads it back without timing again;
 // a corrupt cache is a one-line error naming the file; other settings pass through untouched.
 func TestResolveDevices(t *testing.T) {
-	testbackend.XLA(t)
-	t.Setenv("XLA_FLAGS", backend.HostDevicesFlag+"=4")
-	b, _, err := backend.New("xla:cpu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Finalize()
+	b := hostDevices(t, 4)
 	setup := func(devices int) (*context.Context, model.Config) {
 		ctx := DefaultContext()
 		if _, err := ApplySettings(ctx, fmt.Sprintf("preset=tiny;devices=%d", devices)); err != nil {
@@ -142,13 +136,7 @@ func TestResolveDevices(t *testing.T) {
 // TestResolveDevicesTimesRealSteps: the default timer trains the model on k host devices and gives a
 // positive rate, without touching the caller's context.
 func TestResolveDevicesTimesRealSteps(t *testing.T) {
-	testbackend.XLA(t)
-	t.Setenv("XLA_FLAGS", backend.HostDevicesFlag+"=2")
-	b, _, err := backend.New("xla:cpu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Finalize()
+	b := hostDevices(t, 2)
 	ctx := DefaultContext()
 	if _, err := ApplySettings(ctx, "layers=2;d_model=32;heads=2;head_dim=16;ffn=128;context=32;batch=8;devices=0"); err != nil {
 		t.Fatal(err)
@@ -183,4 +171,18 @@ func TestRunResolvesDevices(t *testing.T) {
 	if res.Devices != 1 || len(recs) != 2 {
 		t.Errorf("devices=0 on go: ran on %d device(s), %d records; want 1 and 2", res.Devices, len(recs))
 	}
+}
+
+// hostDevices is the XLA CPU backend with n host devices, finalized at the end of the test (skipped
+// without the plugin).
+func hostDevices(t *testing.T, n int) backends.Backend {
+	t.Helper()
+	testbackend.XLA(t)
+	t.Setenv("XLA_FLAGS", fmt.Sprintf("%s=%d", backend.HostDevicesFlag, n))
+	b, _, err := backend.New("xla:cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Finalize)
+	return b
 }
