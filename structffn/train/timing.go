@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -18,11 +19,28 @@ type StepTiming struct {
 	Elapsed   time.Duration // Their wall time.
 	Loss      float64       // The last timed step's loss (random tokens: a sanity check only).
 	Tokens    int64         // Tokens per step.
+	// PerStep holds each timed step's wall time.
+	PerStep []time.Duration
 }
 
 // TokPerS is the timed steps' training tokens per second.
 func (t StepTiming) TokPerS() float64 {
 	return float64(t.Steps) * float64(t.Tokens) / t.Elapsed.Seconds()
+}
+
+// MedianTokPerS is the tokens per second of the median timed step: unlike the mean, it ignores
+// a few steps slowed by another process on a shared machine.
+func (t StepTiming) MedianTokPerS() float64 {
+	if len(t.PerStep) == 0 {
+		return 0
+	}
+	s := slices.Clone(t.PerStep)
+	slices.Sort(s)
+	mid := s[len(s)/2]
+	if len(s)%2 == 0 {
+		mid = (s[len(s)/2-1] + mid) / 2
+	}
+	return float64(t.Tokens) / mid.Seconds()
 }
 
 // MsPerStep is the timed steps' mean wall time in milliseconds.
@@ -50,10 +68,12 @@ func TimeSteps(st *Stepper, warmup, minSteps int, minTime time.Duration) (StepTi
 	}
 	start := time.Now()
 	for t.Steps < max(1, minSteps) || time.Since(start) < minTime {
+		t0 := time.Now()
 		l, err := step()
 		if err != nil {
 			return t, err
 		}
+		t.PerStep = append(t.PerStep, time.Since(t0))
 		t.Loss = l
 		t.Steps++
 	}
