@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -305,8 +306,28 @@ func Spread(title, xTitle, yTitle string, logX bool, groups ...Group) Figure {
 // mean validation loss against tokens per dense parameter (log axis), with a bar of ±1 standard
 // deviation over its seeds.
 func BudgetLoss(size string, stats []scaling.BudgetStats) Figure {
-	return budgetLoss(fmt.Sprintf("%s: validation loss against tokens per parameter (mean ± 1 sd over seeds)", size),
+	f := budgetLoss(fmt.Sprintf("%s: validation loss against tokens per parameter (mean ± 1 sd over seeds)", size),
 		"training tokens per dense parameter", size, stats, func(st scaling.BudgetStats) float64 { return st.TokensPerParam })
+	tickAtData(&f.Layout.XAxis, f.Data)
+	return f
+}
+
+// tickAtData labels a numeric axis at the distinct x values of data, and only there: plotly's own
+// log-axis ticks label 20 as "2" after 10, which reads as a second 2 on a chart of budgets.
+func tickAtData(a *Axis, data []Trace) {
+	seen := map[float64]bool{}
+	for _, t := range data {
+		for _, x := range t.X {
+			if !seen[x] {
+				seen[x] = true
+				a.TickVals = append(a.TickVals, x)
+			}
+		}
+	}
+	slices.Sort(a.TickVals)
+	for _, x := range a.TickVals {
+		a.TickText = append(a.TickText, strconv.FormatFloat(x, 'g', 4, 64))
+	}
 }
 
 // BudgetLossFLOPs is BudgetLoss against each family's mean training FLOPs (log axis): at one budget
@@ -375,6 +396,7 @@ func BudgetGaps(size, reference string, gaps []scaling.BudgetGap) Figure {
 		f.Data = append(f.Data, Trace{Type: "scatter", Mode: "lines", Name: reference, X: []float64{lo, hi}, Y: []float64{0, 0},
 			Line: &Line{Dash: "dash", Color: "#888"}})
 	}
+	tickAtData(&f.Layout.XAxis, f.Data)
 	return f
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -152,15 +153,22 @@ func TestBudgetCharts(t *testing.T) {
 	if len(f.Data) != 2 || f.Data[0].Name != "dense" || len(f.Data[0].X) != 2 || f.Data[1].ErrorY.Array[0] != 0 || f.Layout.XAxis.Type != "log" {
 		t.Errorf("loss chart %+v", f.Data)
 	}
+	if x := f.Layout.XAxis; !slices.Equal(x.TickVals, []float64{2, 5}) || !slices.Equal(x.TickText, []string{"2", "5"}) {
+		t.Errorf("loss chart ticks %v %v, want the budgets 2 and 5", x.TickVals, x.TickText)
+	}
 	stats[0].FLOPs, stats[2].FLOPs = 8.2e11, 2.1e12
 	if fl := BudgetLossFLOPs("4x64", stats); len(fl.Data) != 2 || fl.Data[0].X[1] != 2.1e12 || fl.Layout.XAxis.Title.Text != "training FLOPs" {
 		t.Errorf("loss against FLOPs chart %+v", fl.Data)
 	}
 	gaps := []scaling.BudgetGap{{Size: "4x64", TokensPerParam: 2, Family: "lowrank32", Mean: -0.08, Lo: -0.09, Hi: -0.06},
 		{Size: "4x64", TokensPerParam: 5, Family: "lowrank32", Mean: 0.01, Lo: -0.02, Hi: 0.05}}
+	gaps = append(gaps, scaling.BudgetGap{Size: "4x64", TokensPerParam: 20, Family: "lowrank32", Mean: 0.1, Lo: 0.05, Hi: 0.15})
 	g := BudgetGaps("4x64", "dense", gaps)
 	if len(g.Data) != 2 || g.Data[1].Name != "dense" || g.Data[1].Y[0] != 0 {
 		t.Fatalf("gap chart %+v", g.Data)
+	}
+	if x := g.Layout.XAxis; !slices.Equal(x.TickText, []string{"2", "5", "20"}) {
+		t.Errorf("gap chart ticks %v, want 2, 5, 20", x.TickText)
 	}
 	e := g.Data[0].ErrorY
 	if math.Abs(e.Array[1]-0.04) > 1e-12 || math.Abs(e.ArrayMinus[1]-0.03) > 1e-12 || *e.Symmetric {
