@@ -315,16 +315,11 @@ func BudgetLoss(size string, stats []scaling.BudgetStats) Figure {
 // tickAtData labels a numeric axis at the distinct x values of data, and only there: plotly's own
 // log-axis ticks label 20 as "2" after 10, which reads as a second 2 on a chart of budgets.
 func tickAtData(a *Axis, data []Trace) {
-	seen := map[float64]bool{}
 	for _, t := range data {
-		for _, x := range t.X {
-			if !seen[x] {
-				seen[x] = true
-				a.TickVals = append(a.TickVals, x)
-			}
-		}
+		a.TickVals = append(a.TickVals, t.X...)
 	}
 	slices.Sort(a.TickVals)
+	a.TickVals = slices.Compact(a.TickVals)
 	for _, x := range a.TickVals {
 		a.TickText = append(a.TickText, strconv.FormatFloat(x, 'g', 4, 64))
 	}

@@ -149,8 +149,9 @@ type Axis struct {
 	AutoRange   any     `json:"autorange,omitempty"` // "reversed" for matrix rows top-down
 	ScaleAnchor string  `json:"scaleanchor,omitempty"`
 	DTick       float64 `json:"dtick,omitempty"` // tick spacing (1: whole numbers)
-	// TickVals and TickText label positions of a numeric axis with names (a categorical axis drawn
-	// on numbers, so that several series can sit side by side at each name).
+	// TickVals and TickText put labels at chosen positions of a numeric axis: names (a categorical
+	// axis drawn on numbers, so that several series can sit side by side at each name), or the
+	// values measured (budgets on a log axis).
 	TickVals []float64 `json:"tickvals,omitempty"`
 	TickText []string  `json:"ticktext,omitempty"`
 	// ZeroLine, when set to false, hides the line plotly draws at 0 (on a categorical axis drawn on
